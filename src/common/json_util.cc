@@ -99,7 +99,7 @@ Result<std::optional<int64_t>> GetOptionalInt(const Json& object, std::string_vi
                                               std::string_view path) {
   const Json* field = Find(object, key);
   if (field == nullptr) return std::nullopt;
-  if (field->is_number_integer()) return field->get<int64_t>();
+  // nlohmann reports unsigned numbers as integers too, so check unsigned first.
   if (field->is_number_unsigned()) {
     uint64_t value = field->get<uint64_t>();
     if (value > static_cast<uint64_t>(INT64_MAX)) {
@@ -107,6 +107,7 @@ Result<std::optional<int64_t>> GetOptionalInt(const Json& object, std::string_vi
     }
     return static_cast<int64_t>(value);
   }
+  if (field->is_number_integer()) return field->get<int64_t>();
   return TypeError(object, key, path, "an integer");
 }
 

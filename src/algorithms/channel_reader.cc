@@ -1,0 +1,193 @@
+#include "algorithms/channel_reader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <span>
+#include <system_error>
+
+#include "common/crypto.h"
+#include "model/csv.h"
+
+namespace tandem::algorithms {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Called for each data record of a channel with the layout of its file.
+using RecordVisitor = std::function<Status(const model::CsvLayout& layout,
+                                           const model::CsvRecord& record, std::string_view file)>;
+
+// Reads one file of a channel, calling `visit` per record and polling
+// `control` every kRecordsPerChunk records. `records` counts over all files.
+Status VisitFile(const fs::path& path, const model::FeaturePipeline& layout_source,
+                 const ReadControl& control, const RecordVisitor& visit, int64_t& records) {
+  TANDEM_ASSIGN_OR_RETURN(model::CsvReader reader, model::CsvReader::Open(path));
+  std::string file = path.string();
+  TANDEM_ASSIGN_OR_RETURN(model::CsvLayout layout,
+                          layout_source.BindCsvHeader(reader.header(), file, /*require_label=*/true));
+
+  Status visit_status = Ok();
+  bool stopped = false;
+  auto result = reader.ReadRecords([&](const model::CsvRecord& record) {
+    visit_status = visit(layout, record, file);
+    if (!visit_status) return false;
+    ++records;
+    if (records % kRecordsPerChunk == 0) {
+      if (control.on_records) control.on_records(records);
+      if (control.should_stop && control.should_stop()) {
+        stopped = true;
+        return false;
+      }
+    }
+    return true;
+  });
+  TANDEM_RETURN_IF_ERROR(visit_status);
+  TANDEM_RETURN_IF_ERROR(result);
+  if (stopped) {
+    return Aborted(fmt::format("stopped on request while reading file {} after {} records", file,
+                               records));
+  }
+  return Ok();
+}
+
+// Visits every record of every file of `channel` in order; returns the count.
+Result<int64_t> VisitChannel(const ChannelFiles& channel,
+                             const model::FeaturePipeline& layout_source,
+                             const ReadControl& control, const RecordVisitor& visit) {
+  int64_t records = 0;
+  for (const fs::path& path : channel.files) {
+    TANDEM_RETURN_IF_ERROR_CTX(VisitFile(path, layout_source, control, visit, records),
+                               fmt::format("channel {}", channel.channel));
+  }
+  if (control.on_records) control.on_records(records);
+  return records;
+}
+
+std::string_view TrimBlanks(std::string_view text) {
+  size_t begin = text.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return {};
+  size_t end = text.find_last_not_of(" \t");
+  return text.substr(begin, end - begin + 1);
+}
+
+bool IsNanText(std::string_view text) {
+  return text.size() == 3 && (text[0] | 0x20) == 'n' && (text[1] | 0x20) == 'a' &&
+         (text[2] | 0x20) == 'n';
+}
+
+}  // namespace
+
+Result<ChannelFiles> ListChannelFiles(const fs::path& dir, std::string_view channel) {
+  std::error_code error;
+  fs::file_status status = fs::status(dir, error);
+  if (!fs::exists(status)) {
+    return NotFound(fmt::format("channel {}: directory {} not found", channel, dir.string()));
+  }
+  if (!fs::is_directory(status)) {
+    return InvalidArgument(
+        fmt::format("channel {}: {} is not a directory", channel, dir.string()));
+  }
+  ChannelFiles result{std::string(channel), {}};
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    std::string name = it->path().filename().string();
+    if (!name.starts_with(".") && it->is_regular_file(error)) result.files.push_back(it->path());
+  }
+  if (error) {
+    return Internal(fmt::format("channel {}: cannot list directory {}: {}", channel, dir.string(),
+                                error.message()));
+  }
+  if (result.files.empty()) {
+    return InvalidArgument(fmt::format(
+        "channel {}: directory {} holds no files; expected one or more CSV files with a header row",
+        channel, dir.string()));
+  }
+  std::sort(result.files.begin(), result.files.end());
+  return result;
+}
+
+Result<std::string> ChannelDigest(const ChannelFiles& channel) {
+  if (channel.files.size() == 1) {
+    TANDEM_ASSIGN_OR_RETURN(std::string hex, Sha256FileHex(channel.files.front()));
+    return "sha256:" + hex;
+  }
+  std::string listing;
+  for (const fs::path& path : channel.files) {
+    TANDEM_ASSIGN_OR_RETURN(std::string hex, Sha256FileHex(path));
+    listing += fmt::format("{}  {}\n", hex, path.filename().string());
+  }
+  return "sha256:" + Sha256Hex(listing);
+}
+
+Result<int64_t> FitChannel(const ChannelFiles& channel, model::FeaturePipelineFitter& fitter,
+                           const ReadControl& control) {
+  return VisitChannel(
+      channel, fitter.unfitted(), control,
+      [&fitter](const model::CsvLayout& layout, const model::CsvRecord& record,
+                std::string_view file) {
+        return fitter.AddCsvRecord(layout, record.fields, file, record.line);
+      });
+}
+
+Result<ChannelTable> ReadChannelTable(const ChannelFiles& channel,
+                                      const model::FeaturePipeline& pipeline, size_t max_samples,
+                                      const ReadControl& control) {
+  ChannelTable table;
+  table.num_features = pipeline.num_features();
+  const auto& specs = pipeline.spec().features;
+  const size_t width = table.num_features;
+
+  auto visit = [&](const model::CsvLayout& layout, const model::CsvRecord& record,
+                   std::string_view file) -> Status {
+    size_t offset = table.features.size();
+    table.features.resize(offset + width);
+    std::span<float> row(table.features.data() + offset, width);
+    TANDEM_RETURN_IF_ERROR(pipeline.TransformCsv(layout, record.fields, file, record.line, row));
+    TANDEM_ASSIGN_OR_RETURN(float label, pipeline.CsvLabel(layout, record.fields, file, record.line));
+
+    if (table.sample_rows.size() < max_samples) {
+      Json raw = Json::object();
+      for (size_t i = 0; i < specs.size(); ++i) {
+        raw[specs[i].field] = RawFieldToJson(specs[i].kind, record.fields[layout.feature_columns[i]]);
+      }
+      table.sample_records.push_back(std::move(raw));
+      table.sample_rows.push_back(table.labels.size());
+      table.sample_features.insert(table.sample_features.end(), row.begin(), row.end());
+    }
+    table.labels.push_back(label);
+    return Ok();
+  };
+  TANDEM_RETURN_IF_ERROR(VisitChannel(channel, pipeline, control, visit));
+
+  if (table.rows() == 0) {
+    return InvalidArgument(fmt::format(
+        "channel {}: no data records in {} file(s); each file needs a header row and the "
+        "channel at least one data record",
+        channel.channel, channel.files.size()));
+  }
+  return table;
+}
+
+Json RawFieldToJson(model::FeatureKind kind, std::string_view cell) {
+  if (kind != model::FeatureKind::kNumeric) return std::string(cell);
+
+  std::string_view text = TrimBlanks(cell);
+  if (text.empty() || IsNanText(text)) return nullptr;
+  if (text.starts_with('+')) text.remove_prefix(1);
+  const char* end = text.data() + text.size();
+  int64_t integer = 0;
+  auto parsed_integer = std::from_chars(text.data(), end, integer);
+  // "-0" stays a real so that it keeps its sign, as the CSV cell does.
+  bool negative_zero = integer == 0 && text.starts_with('-');
+  if (parsed_integer.ec == std::errc() && parsed_integer.ptr == end && !negative_zero) {
+    return integer;
+  }
+  double real = 0;
+  auto parsed_real = std::from_chars(text.data(), end, real);
+  if (parsed_real.ec == std::errc() && parsed_real.ptr == end) return real;
+  // The pipeline rejects such a cell before a record is sampled; keep the text.
+  return std::string(cell);
+}
+
+}  // namespace tandem::algorithms

@@ -1,0 +1,37 @@
+// The built-in "xgboost" algorithm: gradient-boosted trees trained with
+// libxgboost on CSV channels through the model's feature pipeline.
+//
+// Called through RunAlgorithm("xgboost", ...) (algorithm.h), which documents
+// the job root it reads. What it writes:
+//   model/model.json       the booster (XGBoosterSaveModel, JSON format)
+//   model/manifest.json    ModelManifest: fitted pipeline, schemas, metrics,
+//                          lineage and self-tests
+//   output/data/validation_sample.jsonl
+//                          up to kSampleRecords lines
+//                          {"Record": {...}, "Label": x, "Features": [...], "Prediction": y}
+//                          for the first records of the evaluation channel; floats
+//                          are printed in their shortest form that parses back to
+//                          the same float32, and a missing feature (NaN) as null
+//
+// Metrics (ModelManifest::metrics): Rmse and Mae of the predictions, and
+// BaselineRmse and BaselineMae of always predicting the mean train label, all
+// on the evaluation rows: the validation channel, or the train channel when
+// there is none (then EvaluatedOnTrain is 1, else 0). TrainRows,
+// ValidationRows (0 without a validation channel) and EvaluationRows count
+// records.
+#pragma once
+
+#include <cstddef>
+
+#include "algorithms/algorithm.h"
+#include "common/status.h"
+
+namespace tandem::algorithms {
+
+inline constexpr size_t kSampleRecords = 1000;
+inline constexpr size_t kSelfTestCases = 8;
+
+// Runs the algorithm; errors as documented for RunAlgorithm.
+Status RunXGBoost(const AlgorithmContext& context);
+
+}  // namespace tandem::algorithms

@@ -1,0 +1,98 @@
+// The local backend: runs `tandem train` for each job as a child process of
+// the control plane on this machine.
+//
+// Launch starts `<tandem binary> train` with only TANDEM_API_URL,
+// TANDEM_JOB_ID, TANDEM_JOB_TOKEN, TANDEM_JOB_ROOT (job_dir/root),
+// TANDEM_STOP_GRACE_SECONDS, PATH and HOME, plus the request's environment.
+// The child runs in job_dir, in a session of its own, with standard output and
+// error appended to job_dir/job.log.
+//
+// Before Launch returns it writes job_dir/launch.json:
+//   {"JobId", "Pid", "StartTime" (clock ticks since boot, from /proc/<pid>/stat),
+//    "LaunchedAt" (ISO 8601), "MaxRuntimeSeconds"}
+// and the reaper adds {"ExitCode" or "Signal", "Reason"} when the child ends.
+// A backend constructed later over the same jobs directory (a restarted
+// control plane) reads these files, so it can Describe and Stop jobs launched
+// by its predecessor. It tells a live launch from an unrelated process that
+// reuses the pid by comparing start times.
+//
+// A reaper thread polls the children, calls the ExitCallback for each one that
+// ends, kills the job's whole session (the runtime and any user process it
+// started) at that point, and enforces two deadlines: SIGKILL `grace` after a
+// Stop, and SIGKILL for a job still running max_runtime_seconds +
+// backstop_grace after launch (the runtime enforces MaxRuntimeInSeconds
+// itself; this only catches a runtime that hangs).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "backends/backend.h"
+#include "common/process.h"
+
+namespace tandem::backends {
+
+struct LocalBackendOptions {
+  // The directory holding one directory per job (<data_dir>/jobs). Read at
+  // construction for launch.json files left by an earlier control plane.
+  std::filesystem::path jobs_dir;
+  // The program run as `<tandem_binary> train`; empty: this process's own
+  // executable (/proc/self/exe).
+  std::filesystem::path tandem_binary;
+  // Set as TANDEM_STOP_GRACE_SECONDS: how long the runtime gives the user's
+  // process between SIGTERM and SIGKILL. Keep it below the grace passed to
+  // Stop, so the runtime can still report Stopped before it is killed itself.
+  std::chrono::seconds runtime_stop_grace{20};
+  // Margin past max_runtime_seconds before the backstop kills a job; it covers
+  // the runtime's own stop grace and its event retries (about 2 minutes).
+  std::chrono::seconds backstop_grace{std::chrono::minutes(5)};
+  // How often the reaper looks at the children.
+  std::chrono::milliseconds poll_interval{100};
+};
+
+class LocalBackend final : public Backend {
+ public:
+  // Starts the reaper thread. `on_exit` may be empty.
+  LocalBackend(LocalBackendOptions options, ExitCallback on_exit);
+  // Stops the reaper thread. Children keep running (they are found again by
+  // the next LocalBackend over the same jobs directory).
+  ~LocalBackend() override;
+  LocalBackend(const LocalBackend&) = delete;
+  LocalBackend& operator=(const LocalBackend&) = delete;
+
+  std::string_view name() const override { return "local"; }
+
+  // Errors: kInvalidArgument for an empty job_id or job_dir; errors of
+  // creating job_dir or of ChildProcess::Spawn, with the job id as context.
+  Result<LaunchInfo> Launch(const LaunchRequest& request) override;
+  // Native ids are "pid:<pid>".
+  Status Stop(std::string_view native_id, std::chrono::seconds grace) override;
+  // kRunning while the launched process lives; kSucceeded or kFailed once it
+  // exited with its status recorded; kGone when it is no longer running and
+  // no exit status was recorded, or when no launch record names the pid.
+  Result<Observation> Describe(std::string_view native_id) override;
+
+ private:
+  struct LaunchRecord;
+  void ReaperLoop();
+  void LoadLaunchRecords();
+  std::shared_ptr<LaunchRecord> FindByPid(pid_t pid);
+  std::optional<Observation> ReapIfExited(LaunchRecord& launch);
+
+  LocalBackendOptions options_;
+  ExitCallback on_exit_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool shutting_down_ = false;
+  std::map<std::string, std::shared_ptr<LaunchRecord>> launches_;  // by job id
+  std::thread reaper_;
+};
+
+}  // namespace tandem::backends

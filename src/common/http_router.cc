@@ -1,0 +1,114 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/http.h"
+
+namespace tandem::http {
+namespace {
+
+// Splits "/a/b/c" into {"a", "b", "c"}. One trailing slash is ignored, so
+// "/a/b/" matches the pattern "/a/b"; "/" gives no segments.
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> segments;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  if (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.empty()) return segments;
+  while (true) {
+    size_t slash = path.find('/');
+    segments.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+bool IsParameter(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// The raw path to match against: from the target when present, so that an
+// encoded "/" (%2F) inside a segment stays inside it, else Request::path.
+std::string_view RawPath(const Request& request) {
+  if (request.target.empty()) return request.path;
+  std::string_view target = request.target;
+  return target.substr(0, target.find_first_of("?#"));
+}
+
+Response ErrorResponse(int status, std::string message, std::string_view code) {
+  return Response::Json(status, {{"error", std::move(message)}, {"code", code}});
+}
+
+}  // namespace
+
+void Router::Add(std::string method, std::string pattern, Handler handler) {
+  Route route;
+  for (std::string_view segment : SplitPath(pattern)) {
+    route.segments.emplace_back(segment);
+    if (!IsParameter(segment)) ++route.literal_count;
+  }
+  route.method = std::move(method);
+  route.pattern = std::move(pattern);
+  route.handler = std::move(handler);
+  routes_.push_back(std::move(route));
+}
+
+Response Router::Dispatch(Request& request) const {
+  // Step 1: find the matching route for this method with the most literal
+  // segments, and note which methods match the path at all.
+  std::vector<std::string_view> segments = SplitPath(RawPath(request));
+  const Route* best = nullptr;
+  std::vector<std::string_view> allowed_methods;
+  for (const Route& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    bool matches = true;
+    for (size_t i = 0; i < segments.size() && matches; ++i) {
+      matches = IsParameter(route.segments[i]) ? !segments[i].empty()
+                                               : route.segments[i] == segments[i];
+    }
+    if (!matches) continue;
+    if (route.method != request.method) {
+      allowed_methods.push_back(route.method);
+      continue;
+    }
+    if (best == nullptr || route.literal_count > best->literal_count) best = &route;
+  }
+
+  // Step 2: return 404 or 405 when no route applies.
+  if (best == nullptr && allowed_methods.empty()) {
+    return ErrorResponse(404, fmt::format("no route for {} {}", request.method, request.path),
+                         "not_found");
+  }
+  if (best == nullptr) {
+    std::sort(allowed_methods.begin(), allowed_methods.end());
+    allowed_methods.erase(std::unique(allowed_methods.begin(), allowed_methods.end()),
+                          allowed_methods.end());
+    std::string allow = fmt::format("{}", fmt::join(allowed_methods, ", "));
+    Response response = ErrorResponse(
+        405, fmt::format("method {} is not allowed on {}; allowed: {}", request.method,
+                         request.path, allow),
+        "method_not_allowed");
+    response.headers.emplace_back("Allow", std::move(allow));
+    return response;
+  }
+
+  // Step 3: decode the path parameters and run the handler.
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string& segment = best->segments[i];
+    if (!IsParameter(segment)) continue;
+    std::optional<std::string> value = PercentDecode(segments[i]);
+    if (!value) {
+      return ErrorResponse(400, fmt::format("invalid percent-encoding in path segment \"{}\"",
+                                            segments[i]),
+                           "invalid_argument");
+    }
+    request.path_params[segment.substr(1, segment.size() - 2)] = std::move(*value);
+  }
+  return best->handler(request);
+}
+
+Handler Router::AsHandler() const {
+  return [this](Request& request) { return Dispatch(request); };
+}
+
+}  // namespace tandem::http

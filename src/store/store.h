@@ -1,0 +1,175 @@
+// The control plane's durable state: jobs, their event inbox, and the model
+// registry's tables. One interface, implemented over SQLite
+// (store/sqlite_store.h) and later PostgreSQL, so nothing here names a
+// database type.
+//
+// Threads: every implementation is safe to call from any thread.
+// Errors: kNotFound for a missing job or model (the message names it),
+// kInvalidArgument for a bad filter or page token, kAlreadyExists for a taken
+// job name, kAborted when a concurrent writer won (retrying may work),
+// kInternal for a database failure (the message carries the database's text).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/json_util.h"
+#include "common/status.h"
+#include "jobs/event.h"
+#include "jobs/job.h"
+#include "jobs/job_spec.h"
+#include "jobs/state_machine.h"
+
+namespace tandem::store {
+
+// A registered model version, as a reference from the job that produced it.
+struct ModelVersionRef {
+  std::string model_name;
+  int64_t version = 0;
+
+  friend bool operator==(const ModelVersionRef&, const ModelVersionRef&) = default;
+};
+
+struct Job {
+  std::string id;          // "job-" + 12 lower-case hex digits
+  std::string name;        // spec.training_job_name
+  std::string repository;  // spec.repository
+  jobs::JobSpec spec;
+  std::string spec_digest;  // jobs::SpecDigest(spec)
+  jobs::JobState state;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;     // last change of the row (LastModifiedTime)
+  int64_t last_event_ms = 0;  // arrival of the last event, accepted or not; created_ms before any
+  std::string backend;        // empty until routed
+  std::string native_id;      // the backend's own id ("pid:12345"); empty until launched
+  std::string job_token_digest;  // digest of the job token; the token itself is never stored
+  std::optional<ModelVersionRef> model_version;  // set once the job's package is registered
+  int64_t row_version = 0;    // increases by one with every change of the row
+};
+
+struct CreateJobResult {
+  Job job;
+  bool created = false;  // false: the same spec was submitted before, `job` is that job
+};
+
+inline constexpr int64_t kDefaultPageSize = 100;
+inline constexpr int64_t kMaxPageSize = 1000;
+
+struct JobFilter {
+  std::optional<std::string> repository;
+  std::optional<jobs::JobStatus> status;
+  std::optional<std::string> name;  // exact TrainingJobName
+  int64_t page_size = kDefaultPageSize;  // 1-1000
+  std::string page_token;          // empty for the first page, else a JobPage::next_page_token
+};
+
+struct JobPage {
+  std::vector<Job> jobs;        // newest first
+  std::string next_page_token;  // empty on the last page
+};
+
+// One inbox row: the event as received, with the verdict it got.
+struct StoredEvent {
+  jobs::Event event;
+  int64_t received_ms = 0;
+  jobs::Verdict verdict = jobs::Verdict::kRejected;
+  std::string reason;
+};
+
+struct ModelVersion {
+  std::string model_name;
+  int64_t version = 0;  // 1, 2, ... per model
+  std::string job_id;
+  std::string training_job_name;
+  std::string package_digest;  // "sha256:..."
+  int64_t package_size_bytes = 0;
+  Json manifest = Json::object();
+  int64_t created_ms = 0;
+};
+
+struct ModelSummary {
+  std::string model_name;
+  int64_t latest_version = 0;
+  int64_t created_ms = 0;   // registration of version 1
+  int64_t updated_ms = 0;   // registration of the latest version
+};
+
+struct ApplyResult {
+  bool duplicate = false;  // the event id was seen before for this job; nothing changed
+  // The verdict of this event, or, for a duplicate, of the first one with its id.
+  jobs::Verdict verdict = jobs::Verdict::kRejected;
+  std::string reason;
+  Job job;  // the job after the event
+  std::optional<ModelVersion> registered;  // the version this event registered, if any
+};
+
+// Version -1 in GetModelVersion: the latest version.
+inline constexpr int64_t kLatestVersion = -1;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates a job from a validated spec: status InProgress, secondary Starting
+  // at `now_ms`, a new random id. When the repository already holds a job of
+  // that name: the same SpecDigest returns that job with created=false (the
+  // token digest is not changed); a different spec is kAlreadyExists naming
+  // the job and repository.
+  virtual Result<CreateJobResult> CreateJob(const jobs::JobSpec& spec,
+                                            std::string job_token_digest, int64_t now_ms) = 0;
+
+  // Errors: kNotFound "job X not found".
+  virtual Result<Job> GetJob(std::string_view id) = 0;
+
+  // Returns one page of the jobs matching every set field of `filter`, newest
+  // (last created) first. A page token stays valid across later inserts: the
+  // next page continues after the last job returned, and new jobs never shift
+  // it. Errors: kInvalidArgument for page_size outside 1-1000 or a token this
+  // store did not issue.
+  virtual Result<JobPage> ListJobs(const JobFilter& filter) = 0;
+
+  // Returns every InProgress or Stopping job, oldest first (for the reconciler).
+  virtual Result<std::vector<Job>> ListNonTerminalJobs() = 0;
+
+  // Records which backend runs the job and its id there. Errors: kNotFound.
+  virtual Status SetBackend(std::string_view job_id, std::string backend,
+                            std::string native_id) = 0;
+
+  // Records `event` in the job's inbox and folds it into the job, in one
+  // transaction:
+  //  1. an event id seen before for this job: ApplyResult{duplicate=true},
+  //     nothing changes;
+  //  2. jobs::Apply on the job's state; the verdict is stored with the event;
+  //  3. an accepted event updates the job row (conditional on row_version);
+  //  4. an event that moves the job to Completed and carries
+  //     Details.ModelPackage registers the package as the next version of
+  //     spec.model_name, at most once per job.
+  // A rejected event is still recorded (with its reason) and is not an error.
+  // Errors: kNotFound for an unknown job; kInvalidArgument for a malformed
+  // Details.ModelPackage (nothing is recorded); kAborted if the row changed
+  // underneath (only possible with several processes on one database).
+  virtual Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) = 0;
+
+  // Returns the job's events with their verdicts, in arrival order.
+  // Errors: kNotFound for an unknown job.
+  virtual Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) = 0;
+
+  // Registry.
+
+  // Returns every model with at least one version, by name.
+  virtual Result<std::vector<ModelSummary>> ListModels() = 0;
+  // Returns the model's versions, newest first. Errors: kNotFound "model X not found".
+  virtual Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) = 0;
+  // Returns one version; kLatestVersion for the newest. Errors: kNotFound
+  // naming the model, or the model and the version.
+  virtual Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) = 0;
+};
+
+// Returns a new job id: "job-" + 12 random lower-case hex digits.
+std::string NewJobId();
+
+}  // namespace tandem::store
