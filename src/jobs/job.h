@@ -71,7 +71,7 @@ struct StatusTransition {
 
 // The derived state of a job. Every field is a function of the accepted
 // events, so any delivery order of the same events yields the same state
-// (see state_machine.h for the exceptions).
+// (state_machine.h names the exceptions).
 struct JobState {
   JobStatus status = JobStatus::kInProgress;
   SecondaryStatus secondary_status = SecondaryStatus::kStarting;

@@ -115,6 +115,20 @@ Status ValidateRepository(std::string_view repository) {
           Excerpt(repository), c));
     }
   }
+  // Repository names may end up in file paths and routing patterns, so each
+  // '/'-separated segment must be a plain, non-empty name.
+  size_t start = 0;
+  while (start <= repository.size()) {
+    size_t end = repository.find('/', start);
+    if (end == std::string_view::npos) end = repository.size();
+    std::string_view segment = repository.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return InvalidArgument(fmt::format(
+          "Repository: \"{}\" has an empty, '.' or '..' segment; write names like team/project",
+          Excerpt(repository)));
+    }
+    start = end + 1;
+  }
   return Ok();
 }
 

@@ -31,13 +31,15 @@
 // job, "before" means observed before the terminal entry starts. So any
 // delivery order of one job's true history (times rising with rank, one
 // terminal event) converges to the same JobState.
+// NOTE: two cases still depend on arrival order: events with equal ObservedAt,
+// and a move observed before the entry it follows (see the next paragraphs).
 //
 // Progress is the Details of the latest-observed accepted event that does not
 // end or stop the job, when its Details is a non-empty object.
 //
-// History entries start at the event's ObservedAt; an entry that moves the job
-// on but was observed before the entry it follows (clocks of different sources
-// disagree) starts at that entry's start instead. End times are always
+// History entries start at the event's ObservedAt. An entry that moves the job
+// on but was observed before the entry it follows (because the clocks of two
+// sources disagree) starts at that entry's start instead. End times are always
 // recomputed: each entry ends where the next starts, and a terminal entry ends
 // where it starts. Failure reason: the ending event's Message, or a default
 // naming the secondary status.

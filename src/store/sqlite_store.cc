@@ -1,0 +1,787 @@
+#include "store/sqlite_store.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <charconv>
+#include <mutex>
+
+#include "common/crypto.h"
+#include "store/sqlite_db.h"
+
+namespace tandem::store {
+namespace {
+
+struct Migration {
+  int version;
+  std::string_view description;
+  std::string_view sql;
+};
+
+// Ordered schema steps; a new step gets the next version and is never edited
+// once released. The SQL stays close to standard SQL so that the PostgreSQL
+// store can mirror it (INTEGER PRIMARY KEY there becomes an identity column).
+constexpr std::array<Migration, 1> kMigrations = {{
+    {1, "jobs, event inbox, model registry", R"sql(
+CREATE TABLE jobs (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  spec_digest TEXT NOT NULL,
+  status TEXT NOT NULL,
+  secondary_status TEXT NOT NULL,
+  failure_reason TEXT NOT NULL,
+  training_start_ms INTEGER,
+  training_end_ms INTEGER,
+  progress TEXT NOT NULL,
+  progress_observed_ms INTEGER,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  last_event_ms INTEGER NOT NULL,
+  backend TEXT NOT NULL,
+  native_id TEXT NOT NULL,
+  job_token_digest TEXT NOT NULL,
+  model_name TEXT,
+  model_version INTEGER,
+  row_version INTEGER NOT NULL,
+  UNIQUE (repository, name)
+);
+CREATE INDEX jobs_by_status ON jobs (status, seq);
+CREATE INDEX jobs_by_name ON jobs (name, seq);
+
+CREATE TABLE job_transitions (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  position INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER,
+  message TEXT NOT NULL,
+  PRIMARY KEY (job_id, position)
+);
+
+CREATE TABLE job_events (
+  seq INTEGER PRIMARY KEY,
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  event_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  observed_ms INTEGER NOT NULL,
+  sequence INTEGER,
+  status TEXT,
+  secondary_status TEXT,
+  message TEXT NOT NULL,
+  details TEXT NOT NULL,
+  received_ms INTEGER NOT NULL,
+  verdict TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  UNIQUE (job_id, event_id)
+);
+
+CREATE TABLE models (
+  name TEXT PRIMARY KEY,
+  latest_version INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+
+CREATE TABLE model_versions (
+  model_name TEXT NOT NULL REFERENCES models (name),
+  version INTEGER NOT NULL,
+  job_id TEXT NOT NULL UNIQUE REFERENCES jobs (id),
+  training_job_name TEXT NOT NULL,
+  package_digest TEXT NOT NULL,
+  package_size_bytes INTEGER NOT NULL,
+  manifest TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (model_name, version)
+);
+)sql"},
+}};
+
+constexpr std::string_view kJobColumns =
+    "id, name, repository, spec, spec_digest, status, secondary_status, failure_reason, "
+    "training_start_ms, training_end_ms, progress, progress_observed_ms, created_ms, updated_ms, "
+    "last_event_ms, backend, native_id, job_token_digest, model_name, model_version, row_version, "
+    "seq";
+
+constexpr std::string_view kVersionColumns =
+    "model_name, version, job_id, training_job_name, package_digest, package_size_bytes, "
+    "manifest, created_ms";
+
+constexpr std::string_view kPageTokenPrefix = "jobs-before:";
+
+std::string Hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+// Returns the job seq a page token continues after, or an error naming it.
+Result<int64_t> DecodePageToken(std::string_view token) {
+  auto invalid = [&] {
+    return InvalidArgument(fmt::format(
+        "page_token: \"{}\" is not a token from a previous page; omit it to start over",
+        token.substr(0, 64)));
+  };
+  if (token.size() % 2 != 0 || token.size() > 128) return invalid();
+  std::string text;
+  for (size_t i = 0; i < token.size(); i += 2) {
+    unsigned value = 0;
+    auto [end, error] = std::from_chars(token.data() + i, token.data() + i + 2, value, 16);
+    if (error != std::errc() || end != token.data() + i + 2) return invalid();
+    text += static_cast<char>(value);
+  }
+  if (!text.starts_with(kPageTokenPrefix)) return invalid();
+  std::string_view digits = std::string_view(text).substr(kPageTokenPrefix.size());
+  int64_t seq = 0;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+  if (error != std::errc() || end != digits.data() + digits.size() || seq <= 0) return invalid();
+  return seq;
+}
+
+std::string EncodePageToken(int64_t seq) {
+  return Hex(fmt::format("{}{}", kPageTokenPrefix, seq));
+}
+
+Result<Json> ParseStoredJson(const std::string& text, std::string_view field) {
+  auto parsed = ParseJson(text, field);
+  if (!parsed) return Internal(fmt::format("stored {} is corrupt: {}", field, parsed.error().message()));
+  return parsed;
+}
+
+// Converts a stored enum name back, treating a bad one as corruption.
+template <typename T>
+Result<T> ParseStored(Result<T> parsed, std::string_view field) {
+  if (!parsed) return Internal(fmt::format("stored {} is corrupt: {}", field, parsed.error().message()));
+  return parsed;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+
+  Status Migrate(const std::filesystem::path& path);
+
+  Result<CreateJobResult> CreateJob(const jobs::JobSpec& spec, std::string job_token_digest,
+                                    int64_t now_ms) override;
+  Result<Job> GetJob(std::string_view id) override;
+  Result<JobPage> ListJobs(const JobFilter& filter) override;
+  Result<std::vector<Job>> ListNonTerminalJobs() override;
+  Status SetBackend(std::string_view job_id, std::string backend, std::string native_id) override;
+  Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) override;
+  Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) override;
+  Result<std::vector<ModelSummary>> ListModels() override;
+  Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) override;
+  Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) override;
+
+ private:
+  // Helpers below run inside a transaction the caller holds, with mu_ held.
+  Result<std::optional<Job>> FindJob(std::string_view sql_condition, std::string_view value);
+  Result<Job> LoadJob(std::string_view id);
+  Result<Job> JobFromRow(const Query& row);
+  Result<std::vector<jobs::StatusTransition>> LoadTransitions(std::string_view job_id);
+  Status WriteTransitions(std::string_view job_id,
+                          const std::vector<jobs::StatusTransition>& transitions);
+  Status InsertJob(const Job& job);
+  Status UpdateJobState(const Job& before, const jobs::JobState& state, int64_t now_ms,
+                        bool changed);
+  Result<std::optional<StoredEvent>> FindEvent(std::string_view job_id, std::string_view event_id);
+  Status InsertEvent(const jobs::Event& event, int64_t now_ms, const jobs::Transition& verdict);
+  Result<ModelVersion> RegisterVersion(const Job& job, const jobs::ModelPackageRef& package,
+                                       int64_t now_ms);
+  Result<StoredEvent> EventFromRow(const Query& row, std::string_view job_id);
+  Result<ModelVersion> VersionFromRow(const Query& row);
+  Result<bool> ModelExists(std::string_view model);
+
+  std::mutex mu_;
+  std::unique_ptr<SqliteDb> db_;
+};
+
+// ---------------------------------------------------------------------------
+// Migrations
+
+Status SqliteStore::Migrate(const std::filesystem::path& path) {
+  TANDEM_RETURN_IF_ERROR(db_->Exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+      "description TEXT NOT NULL, applied_ms INTEGER NOT NULL)"));
+  TANDEM_ASSIGN_OR_RETURN(Query query,
+                          db_->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+  TANDEM_RETURN_IF_ERROR(query.Step());
+  int64_t current = query.Int(0);
+  int latest = SqliteSchemaVersion();
+  if (current > latest) {
+    return FailedPrecondition(fmt::format(
+        "database {} has schema version {}, newer than version {} of this tandem binary; "
+        "upgrade tandem",
+        path.string(), current, latest));
+  }
+
+  for (const Migration& migration : kMigrations) {
+    if (migration.version <= current) continue;
+    TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+    TANDEM_RETURN_IF_ERROR_CTX(db_->Exec(migration.sql),
+                               fmt::format("schema migration {}", migration.version));
+    TANDEM_ASSIGN_OR_RETURN(
+        Query record,
+        db_->Prepare("INSERT INTO schema_migrations (version, description, applied_ms) "
+                     "VALUES (?, ?, strftime('%s', 'now') * 1000)"));
+    TANDEM_RETURN_IF_ERROR(
+        record.BindAll(static_cast<int64_t>(migration.version), migration.description).Run());
+    TANDEM_RETURN_IF_ERROR(transaction.Commit());
+    spdlog::info("schema migration applied database={} version={} description=\"{}\"",
+                 path.string(), migration.version, migration.description);
+  }
+  return Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Jobs
+
+Result<Job> SqliteStore::JobFromRow(const Query& row) {
+  Job job;
+  job.id = row.Text(0);
+  job.name = row.Text(1);
+  job.repository = row.Text(2);
+  std::string spec_field = fmt::format("spec of job {}", job.id);
+  TANDEM_ASSIGN_OR_RETURN(Json spec, ParseStoredJson(row.Text(3), spec_field));
+  TANDEM_ASSIGN_OR_RETURN(job.spec, ParseStored(jobs::ParseJobSpec(spec), spec_field));
+  job.spec_digest = row.Text(4);
+
+  jobs::JobState& state = job.state;
+  TANDEM_ASSIGN_OR_RETURN(state.status, ParseStored(jobs::ParseJobStatus(row.Text(5)), "status"));
+  TANDEM_ASSIGN_OR_RETURN(state.secondary_status,
+                          ParseStored(jobs::ParseSecondaryStatus(row.Text(6)), "status"));
+  state.failure_reason = row.Text(7);
+  state.training_start_ms = row.OptionalInt(8);
+  state.training_end_ms = row.OptionalInt(9);
+  TANDEM_ASSIGN_OR_RETURN(state.progress,
+                          ParseStoredJson(row.Text(10), fmt::format("progress of job {}", job.id)));
+  state.progress_observed_ms = row.OptionalInt(11);
+
+  job.created_ms = row.Int(12);
+  job.updated_ms = row.Int(13);
+  job.last_event_ms = row.Int(14);
+  job.backend = row.Text(15);
+  job.native_id = row.Text(16);
+  job.job_token_digest = row.Text(17);
+  if (!row.IsNull(18)) job.model_version = ModelVersionRef{row.Text(18), row.Int(19)};
+  job.row_version = row.Int(20);
+  return job;
+}
+
+Result<std::vector<jobs::StatusTransition>> SqliteStore::LoadTransitions(std::string_view job_id) {
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query, db_->Prepare("SELECT status, start_ms, end_ms, message FROM job_transitions "
+                                "WHERE job_id = ? ORDER BY position"));
+  query.Bind(0, job_id);
+  std::vector<jobs::StatusTransition> transitions;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    TANDEM_ASSIGN_OR_RETURN(auto status,
+                            ParseStored(jobs::ParseSecondaryStatus(query.Text(0)), "transition"));
+    transitions.push_back(jobs::StatusTransition{.status = status,
+                                                 .start_ms = query.Int(1),
+                                                 .end_ms = query.OptionalInt(2),
+                                                 .message = query.Text(3)});
+  }
+  return transitions;
+}
+
+Status SqliteStore::WriteTransitions(std::string_view job_id,
+                                     const std::vector<jobs::StatusTransition>& transitions) {
+  TANDEM_ASSIGN_OR_RETURN(Query clear, db_->Prepare("DELETE FROM job_transitions WHERE job_id = ?"));
+  TANDEM_RETURN_IF_ERROR(clear.Bind(0, job_id).Run());
+  for (size_t i = 0; i < transitions.size(); ++i) {
+    const jobs::StatusTransition& entry = transitions[i];
+    TANDEM_ASSIGN_OR_RETURN(
+        Query insert,
+        db_->Prepare("INSERT INTO job_transitions (job_id, position, status, start_ms, end_ms, "
+                     "message) VALUES (?, ?, ?, ?, ?, ?)"));
+    insert.BindAll(job_id, static_cast<int64_t>(i), jobs::Name(entry.status), entry.start_ms,
+                   entry.end_ms, entry.message);
+    TANDEM_RETURN_IF_ERROR(insert.Run());
+  }
+  return Ok();
+}
+
+// Returns the job whose column named in `sql_condition` ("id = ?") equals
+// `value`, with its history, or nullopt.
+Result<std::optional<Job>> SqliteStore::FindJob(std::string_view sql_condition,
+                                                std::string_view value) {
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query,
+      db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE {}", kJobColumns, sql_condition)));
+  query.Bind(0, value);
+  TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return std::nullopt;
+  TANDEM_ASSIGN_OR_RETURN(Job job, JobFromRow(query));
+  TANDEM_ASSIGN_OR_RETURN(job.state.transitions, LoadTransitions(job.id));
+  return job;
+}
+
+Result<Job> SqliteStore::LoadJob(std::string_view id) {
+  TANDEM_ASSIGN_OR_RETURN(std::optional<Job> job, FindJob("id = ?", id));
+  if (!job) return NotFound(fmt::format("job {} not found", id));
+  return std::move(*job);
+}
+
+Status SqliteStore::InsertJob(const Job& job) {
+  TANDEM_ASSIGN_OR_RETURN(
+      Query insert,
+      db_->Prepare(
+          "INSERT INTO jobs (id, name, repository, spec, spec_digest, status, secondary_status, "
+          "failure_reason, training_start_ms, training_end_ms, progress, progress_observed_ms, "
+          "created_ms, updated_ms, last_event_ms, backend, native_id, job_token_digest, "
+          "row_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  const jobs::JobState& state = job.state;
+  insert.BindAll(job.id, job.name, job.repository, DumpJson(jobs::JobSpecToJson(job.spec)),
+                 job.spec_digest, jobs::Name(state.status), jobs::Name(state.secondary_status),
+                 state.failure_reason, state.training_start_ms, state.training_end_ms,
+                 DumpJson(state.progress), state.progress_observed_ms, job.created_ms,
+                 job.updated_ms, job.last_event_ms, job.backend, job.native_id,
+                 job.job_token_digest, job.row_version);
+  TANDEM_RETURN_IF_ERROR(insert.Run());
+  return WriteTransitions(job.id, state.transitions);
+}
+
+Result<CreateJobResult> SqliteStore::CreateJob(const jobs::JobSpec& spec,
+                                               std::string job_token_digest, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+  std::string digest = jobs::SpecDigest(spec);
+
+  // Step 1: the name may be taken in this repository, by this spec or another.
+  TANDEM_ASSIGN_OR_RETURN(
+      Query taken, db_->Prepare("SELECT id, spec_digest FROM jobs WHERE repository = ? AND name = ?"));
+  taken.BindAll(spec.repository, spec.training_job_name);
+  TANDEM_ASSIGN_OR_RETURN(bool exists, taken.Step());
+  if (exists) {
+    std::string id = taken.Text(0);
+    if (taken.Text(1) != digest) {
+      return AlreadyExists(fmt::format(
+          "job name \"{}\" is already used in repository \"{}\" by job {} with a different spec; "
+          "choose another TrainingJobName",
+          spec.training_job_name, spec.repository, id));
+    }
+    TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(id));
+    return CreateJobResult{std::move(job), false};
+  }
+
+  // Step 2: a fresh id (a collision of 48 random bits is retried, not expected).
+  Job job;
+  for (int attempt = 0; attempt < 3 && job.id.empty(); ++attempt) {
+    std::string id = NewJobId();
+    TANDEM_ASSIGN_OR_RETURN(std::optional<Job> clash, FindJob("id = ?", id));
+    if (!clash) job.id = id;
+  }
+  if (job.id.empty()) return Internal("could not draw an unused job id in 3 attempts");
+
+  // Step 3: insert it, InProgress/Starting.
+  job.name = spec.training_job_name;
+  job.repository = spec.repository;
+  job.spec = spec;
+  job.spec_digest = digest;
+  job.state = jobs::InitialJobState(now_ms);
+  job.created_ms = job.updated_ms = job.last_event_ms = now_ms;
+  job.job_token_digest = std::move(job_token_digest);
+  job.row_version = 1;
+  TANDEM_RETURN_IF_ERROR(InsertJob(job));
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  spdlog::info("job created job={} name={} repository={}", job.id, job.name, job.repository);
+  return CreateJobResult{std::move(job), true};
+}
+
+Result<Job> SqliteStore::GetJob(std::string_view id) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(id));
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return job;
+}
+
+Result<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
+  if (filter.page_size < 1 || filter.page_size > kMaxPageSize) {
+    return InvalidArgument(fmt::format("page_size: {} is out of range, expected 1-{}",
+                                       filter.page_size, kMaxPageSize));
+  }
+  std::optional<int64_t> before;
+  if (!filter.page_token.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(before, DecodePageToken(filter.page_token));
+  }
+
+  // Build the query from the set filters; each variant is prepared once.
+  std::string sql = fmt::format("SELECT {} FROM jobs WHERE 1 = 1", kJobColumns);
+  if (filter.repository) sql += " AND repository = ?";
+  if (filter.status) sql += " AND status = ?";
+  if (filter.name) sql += " AND name = ?";
+  if (before) sql += " AND seq < ?";
+  sql += " ORDER BY seq DESC LIMIT ?";
+
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(Query query, db_->Prepare(sql));
+  int index = 0;
+  if (filter.repository) query.Bind(index++, *filter.repository);
+  if (filter.status) query.Bind(index++, jobs::Name(*filter.status));
+  if (filter.name) query.Bind(index++, *filter.name);
+  if (before) query.Bind(index++, *before);
+  query.Bind(index, filter.page_size + 1);
+
+  JobPage page;
+  int64_t last_seq = 0;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    if (static_cast<int64_t>(page.jobs.size()) == filter.page_size) {
+      page.next_page_token = EncodePageToken(last_seq);
+      break;
+    }
+    TANDEM_ASSIGN_OR_RETURN(Job job, JobFromRow(query));
+    last_seq = query.Int(21);
+    page.jobs.push_back(std::move(job));
+  }
+  for (Job& job : page.jobs) {
+    TANDEM_ASSIGN_OR_RETURN(job.state.transitions, LoadTransitions(job.id));
+  }
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return page;
+}
+
+Result<std::vector<Job>> SqliteStore::ListNonTerminalJobs() {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query,
+      db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE status IN ('{}', '{}') ORDER BY seq",
+                               kJobColumns, jobs::Name(jobs::JobStatus::kInProgress),
+                               jobs::Name(jobs::JobStatus::kStopping))));
+  std::vector<Job> result;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    TANDEM_ASSIGN_OR_RETURN(Job job, JobFromRow(query));
+    result.push_back(std::move(job));
+  }
+  for (Job& job : result) {
+    TANDEM_ASSIGN_OR_RETURN(job.state.transitions, LoadTransitions(job.id));
+  }
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return result;
+}
+
+Status SqliteStore::SetBackend(std::string_view job_id, std::string backend,
+                               std::string native_id) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(
+      Query update, db_->Prepare("UPDATE jobs SET backend = ?, native_id = ?, "
+                                 "row_version = row_version + 1 WHERE id = ?"));
+  TANDEM_RETURN_IF_ERROR(update.BindAll(backend, native_id, job_id).Run());
+  if (db_->Changes() == 0) return NotFound(fmt::format("job {} not found", job_id));
+  return Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+Result<StoredEvent> SqliteStore::EventFromRow(const Query& row, std::string_view job_id) {
+  StoredEvent stored;
+  jobs::Event& event = stored.event;
+  event.job_id = std::string(job_id);
+  event.event_id = row.Text(0);
+  TANDEM_ASSIGN_OR_RETURN(event.source,
+                          ParseStored(jobs::ParseEventSource(row.Text(1)), "event source"));
+  event.observed_at_ms = row.Int(2);
+  event.sequence = row.OptionalInt(3);
+  if (!row.IsNull(4)) {
+    TANDEM_ASSIGN_OR_RETURN(event.status,
+                            ParseStored(jobs::ParseJobStatus(row.Text(4)), "event status"));
+  }
+  if (!row.IsNull(5)) {
+    TANDEM_ASSIGN_OR_RETURN(
+        event.secondary_status,
+        ParseStored(jobs::ParseSecondaryStatus(row.Text(5)), "event secondary status"));
+  }
+  event.message = row.Text(6);
+  TANDEM_ASSIGN_OR_RETURN(event.details, ParseStoredJson(row.Text(7), "event details"));
+  stored.received_ms = row.Int(8);
+  TANDEM_ASSIGN_OR_RETURN(stored.verdict, ParseStored(jobs::ParseVerdict(row.Text(9)), "verdict"));
+  stored.reason = row.Text(10);
+  return stored;
+}
+
+constexpr std::string_view kEventColumns =
+    "event_id, source, observed_ms, sequence, status, secondary_status, message, details, "
+    "received_ms, verdict, reason";
+
+Result<std::optional<StoredEvent>> SqliteStore::FindEvent(std::string_view job_id,
+                                                          std::string_view event_id) {
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query, db_->Prepare(fmt::format(
+                       "SELECT {} FROM job_events WHERE job_id = ? AND event_id = ?", kEventColumns)));
+  query.BindAll(job_id, event_id);
+  TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return std::nullopt;
+  return EventFromRow(query, job_id);
+}
+
+Status SqliteStore::InsertEvent(const jobs::Event& event, int64_t now_ms,
+                                const jobs::Transition& verdict) {
+  TANDEM_ASSIGN_OR_RETURN(
+      Query insert,
+      db_->Prepare("INSERT INTO job_events (job_id, event_id, source, observed_ms, sequence, "
+                   "status, secondary_status, message, details, received_ms, verdict, reason) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.BindAll(event.job_id, event.event_id, jobs::Name(event.source), event.observed_at_ms,
+                 event.sequence);
+  if (event.status) insert.Bind(5, jobs::Name(*event.status));
+  if (event.secondary_status) insert.Bind(6, jobs::Name(*event.secondary_status));
+  insert.Bind(7, event.message)
+      .Bind(8, DumpJson(event.details))
+      .Bind(9, now_ms)
+      .Bind(10, jobs::Name(verdict.verdict))
+      .Bind(11, verdict.reason);
+  return insert.Run();
+}
+
+Status SqliteStore::UpdateJobState(const Job& before, const jobs::JobState& state, int64_t now_ms,
+                                   bool changed) {
+  TANDEM_ASSIGN_OR_RETURN(
+      Query update,
+      db_->Prepare("UPDATE jobs SET status = ?, secondary_status = ?, failure_reason = ?, "
+                   "training_start_ms = ?, training_end_ms = ?, progress = ?, "
+                   "progress_observed_ms = ?, updated_ms = ?, last_event_ms = ?, "
+                   "row_version = row_version + 1 WHERE id = ? AND row_version = ?"));
+  update.BindAll(jobs::Name(state.status), jobs::Name(state.secondary_status),
+                 state.failure_reason, state.training_start_ms, state.training_end_ms,
+                 DumpJson(state.progress), state.progress_observed_ms,
+                 changed ? now_ms : before.updated_ms, now_ms, before.id, before.row_version);
+  TANDEM_RETURN_IF_ERROR(update.Run());
+  if (db_->Changes() != 1) {
+    return Aborted(fmt::format("job {} changed while the event was applied; retry", before.id));
+  }
+  if (changed && state.transitions != before.state.transitions) {
+    TANDEM_RETURN_IF_ERROR(WriteTransitions(before.id, state.transitions));
+  }
+  return Ok();
+}
+
+Result<ApplyResult> SqliteStore::ApplyEvent(const jobs::Event& event, int64_t now_ms) {
+  TANDEM_ASSIGN_OR_RETURN(std::optional<jobs::ModelPackageRef> package,
+                          jobs::ModelPackageOf(event));
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+  TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(event.job_id));
+  ApplyResult result;
+
+  // Step 1: an event id seen before changes nothing.
+  TANDEM_ASSIGN_OR_RETURN(std::optional<StoredEvent> seen, FindEvent(job.id, event.event_id));
+  if (seen) {
+    TANDEM_RETURN_IF_ERROR(transaction.Commit());
+    spdlog::debug("duplicate event dropped job={} event={}", job.id, event.event_id);
+    return ApplyResult{.duplicate = true,
+                       .verdict = seen->verdict,
+                       .reason = seen->reason,
+                       .job = std::move(job)};
+  }
+
+  // Step 2: the state machine decides; the event is kept either way.
+  jobs::Transition transition = jobs::Apply(job.state, event);
+  TANDEM_RETURN_IF_ERROR(InsertEvent(event, now_ms, transition));
+  bool changed = transition.state != job.state;
+  TANDEM_RETURN_IF_ERROR(UpdateJobState(job, transition.state, now_ms, changed));
+
+  // Step 3: the move to Completed registers the model package, once per job.
+  bool completed_now = !jobs::IsTerminal(job.state.status) &&
+                       transition.state.status == jobs::JobStatus::kCompleted;
+  Job updated = job;
+  updated.state = transition.state;
+  updated.last_event_ms = now_ms;
+  if (changed) updated.updated_ms = now_ms;
+  updated.row_version = job.row_version + 1;
+  if (completed_now && package && !job.model_version) {
+    TANDEM_ASSIGN_OR_RETURN(ModelVersion version, RegisterVersion(updated, *package, now_ms));
+    updated.model_version = ModelVersionRef{version.model_name, version.version};
+    result.registered = std::move(version);
+  }
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+
+  if (transition.verdict == jobs::Verdict::kRejected) {
+    spdlog::debug("event rejected job={} event={} reason=\"{}\"", job.id, event.event_id,
+                  transition.reason);
+  } else if (transition.state.status != job.state.status) {
+    spdlog::info("job status changed job={} status={} secondary_status={}", job.id,
+                 jobs::Name(transition.state.status),
+                 jobs::Name(transition.state.secondary_status));
+  }
+  result.verdict = transition.verdict;
+  result.reason = std::move(transition.reason);
+  result.job = std::move(updated);
+  return result;
+}
+
+Result<std::vector<StoredEvent>> SqliteStore::ListEvents(std::string_view job_id) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(std::optional<Job> job, FindJob("id = ?", job_id));
+  if (!job) return NotFound(fmt::format("job {} not found", job_id));
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query, db_->Prepare(fmt::format(
+                       "SELECT {} FROM job_events WHERE job_id = ? ORDER BY seq", kEventColumns)));
+  query.Bind(0, job_id);
+  std::vector<StoredEvent> events;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    TANDEM_ASSIGN_OR_RETURN(StoredEvent event, EventFromRow(query, job_id));
+    events.push_back(std::move(event));
+  }
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return events;
+}
+
+// ---------------------------------------------------------------------------
+// Registry
+
+Result<ModelVersion> SqliteStore::RegisterVersion(const Job& job,
+                                                  const jobs::ModelPackageRef& package,
+                                                  int64_t now_ms) {
+  const std::string& model = job.spec.model_name;
+
+  // Step 1: the next version number, creating the model on its first version.
+  TANDEM_ASSIGN_OR_RETURN(Query latest,
+                          db_->Prepare("SELECT latest_version FROM models WHERE name = ?"));
+  latest.Bind(0, model);
+  TANDEM_ASSIGN_OR_RETURN(bool known, latest.Step());
+  int64_t version = known ? latest.Int(0) + 1 : 1;
+  if (known) {
+    TANDEM_ASSIGN_OR_RETURN(
+        Query bump,
+        db_->Prepare("UPDATE models SET latest_version = ?, updated_ms = ? WHERE name = ?"));
+    TANDEM_RETURN_IF_ERROR(bump.BindAll(version, now_ms, model).Run());
+  } else {
+    TANDEM_ASSIGN_OR_RETURN(
+        Query create, db_->Prepare("INSERT INTO models (name, latest_version, created_ms, "
+                                   "updated_ms) VALUES (?, ?, ?, ?)"));
+    TANDEM_RETURN_IF_ERROR(create.BindAll(model, version, now_ms, now_ms).Run());
+  }
+
+  // Step 2: the version row (job_id is UNIQUE: a second registration fails)
+  // and the job's reference to it.
+  ModelVersion registered{.model_name = model,
+                          .version = version,
+                          .job_id = job.id,
+                          .training_job_name = job.name,
+                          .package_digest = package.digest,
+                          .package_size_bytes = package.size_bytes,
+                          .manifest = package.manifest,
+                          .created_ms = now_ms};
+  TANDEM_ASSIGN_OR_RETURN(
+      Query insert,
+      db_->Prepare(fmt::format("INSERT INTO model_versions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               kVersionColumns)));
+  insert.BindAll(model, version, job.id, job.name, package.digest, package.size_bytes,
+                 DumpJson(package.manifest), now_ms);
+  TANDEM_RETURN_IF_ERROR(insert.Run());
+  TANDEM_ASSIGN_OR_RETURN(
+      Query link, db_->Prepare("UPDATE jobs SET model_name = ?, model_version = ? WHERE id = ?"));
+  TANDEM_RETURN_IF_ERROR(link.BindAll(model, version, job.id).Run());
+  spdlog::info("model version registered model={} version={} job={} digest={}", model, version,
+               job.id, package.digest);
+  return registered;
+}
+
+Result<ModelVersion> SqliteStore::VersionFromRow(const Query& row) {
+  ModelVersion version;
+  version.model_name = row.Text(0);
+  version.version = row.Int(1);
+  version.job_id = row.Text(2);
+  version.training_job_name = row.Text(3);
+  version.package_digest = row.Text(4);
+  version.package_size_bytes = row.Int(5);
+  TANDEM_ASSIGN_OR_RETURN(version.manifest, ParseStoredJson(row.Text(6), "model manifest"));
+  version.created_ms = row.Int(7);
+  return version;
+}
+
+Result<bool> SqliteStore::ModelExists(std::string_view model) {
+  TANDEM_ASSIGN_OR_RETURN(Query query, db_->Prepare("SELECT 1 FROM models WHERE name = ?"));
+  query.Bind(0, model);
+  return query.Step();
+}
+
+Result<std::vector<ModelSummary>> SqliteStore::ListModels() {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query,
+      db_->Prepare("SELECT name, latest_version, created_ms, updated_ms FROM models ORDER BY name"));
+  std::vector<ModelSummary> models;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    models.push_back(ModelSummary{query.Text(0), query.Int(1), query.Int(2), query.Int(3)});
+  }
+  return models;
+}
+
+Result<std::vector<ModelVersion>> SqliteStore::ListModelVersions(std::string_view model) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query, db_->Prepare(fmt::format("SELECT {} FROM model_versions WHERE model_name = ? "
+                                            "ORDER BY version DESC",
+                                            kVersionColumns)));
+  query.Bind(0, model);
+  std::vector<ModelVersion> versions;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    TANDEM_ASSIGN_OR_RETURN(ModelVersion version, VersionFromRow(query));
+    versions.push_back(std::move(version));
+  }
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return versions;
+}
+
+Result<ModelVersion> SqliteStore::GetModelVersion(std::string_view model, int64_t version) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(
+      Query query,
+      db_->Prepare(fmt::format("SELECT {} FROM model_versions WHERE model_name = ? AND "
+                               "(version = ? OR (? = -1 AND version = (SELECT latest_version "
+                               "FROM models WHERE name = model_name)))",
+                               kVersionColumns)));
+  query.BindAll(model, version, version);
+  TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return NotFound(fmt::format("model {} version {} not found", model, version));
+  TANDEM_ASSIGN_OR_RETURN(ModelVersion found, VersionFromRow(query));
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return found;
+}
+
+}  // namespace
+
+int SqliteSchemaVersion() { return kMigrations.back().version; }
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& path) {
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(path));
+
+  // WAL lets readers run beside the one writer; foreign keys are off by
+  // default in SQLite; the busy timeout makes a locked database wait, not fail.
+  TANDEM_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = WAL"));
+  TANDEM_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys = ON"));
+  TANDEM_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = 5000"));
+
+  auto store = std::make_unique<SqliteStore>(std::move(db));
+  TANDEM_RETURN_IF_ERROR(store->Migrate(path));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace tandem::store
