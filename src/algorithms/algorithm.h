@@ -59,8 +59,8 @@ struct AlgorithmContext {
 std::vector<std::string> AlgorithmNames();
 
 // Runs the built-in algorithm `name` on `context.job_root` and blocks until it ends.
-// On success model/ holds model.json and manifest.json, and output/data/ holds
-// validation_sample.jsonl. Errors:
+// On success model/ contains model.json and manifest.json, and output/data/
+// contains validation_sample.jsonl. Errors:
 //   kNotFound          unknown `name` (the message lists the known names), or a
 //                      missing input/config file or train channel
 //   kInvalidArgument   bad hyperparameters, feature pipeline or data; the message

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
+#include <random>
 #include <span>
 #include <system_error>
 
@@ -23,8 +25,11 @@ using RecordVisitor = std::function<Status(const model::CsvLayout& layout,
 // `control` every kRecordsPerChunk records. `records` counts over all files.
 Status VisitFile(const fs::path& path, const model::FeaturePipeline& layout_source,
                  const ReadControl& control, const RecordVisitor& visit, int64_t& records) {
-  TANDEM_ASSIGN_OR_RETURN(model::CsvReader reader, model::CsvReader::Open(path));
   std::string file = path.string();
+  if (control.should_stop && control.should_stop()) {
+    return Aborted(fmt::format("stopped on request before reading file {}", file));
+  }
+  TANDEM_ASSIGN_OR_RETURN(model::CsvReader reader, model::CsvReader::Open(path));
   TANDEM_ASSIGN_OR_RETURN(model::CsvLayout layout,
                           layout_source.BindCsvHeader(reader.header(), file, /*require_label=*/true));
 
@@ -77,6 +82,27 @@ bool IsNanText(std::string_view text) {
          (text[2] | 0x20) == 'n';
 }
 
+// Reservoir sampling (algorithm R) of `capacity` items. The engine
+// is std::mt19937 with a fixed seed, whose output sequence the C++ standard
+// fixes, so a given input always gives the same sample.
+class Reservoir {
+ public:
+  explicit Reservoir(size_t capacity) : capacity_(capacity) {}
+
+  // Returns the slot in which to keep item `index` (0-based, offered in
+  // order), or nullopt to drop it. Slot == current size means append.
+  std::optional<size_t> Offer(size_t index) {
+    if (index < capacity_) return index;
+    size_t slot = static_cast<size_t>(engine_() % (index + 1));
+    if (slot < capacity_) return slot;
+    return std::nullopt;
+  }
+
+ private:
+  size_t capacity_;
+  std::mt19937 engine_{20240601};
+};
+
 }  // namespace
 
 Result<ChannelFiles> ListChannelFiles(const fs::path& dir, std::string_view channel) {
@@ -100,7 +126,7 @@ Result<ChannelFiles> ListChannelFiles(const fs::path& dir, std::string_view chan
   }
   if (result.files.empty()) {
     return InvalidArgument(fmt::format(
-        "channel {}: directory {} holds no files; expected one or more CSV files with a header row",
+        "channel {}: directory {} contains no files; expected one or more CSV files with a header row",
         channel, dir.string()));
   }
   std::sort(result.files.begin(), result.files.end());
@@ -135,6 +161,7 @@ Result<ChannelTable> ReadChannelTable(const ChannelFiles& channel,
                                       const ReadControl& control) {
   ChannelTable table;
   table.num_features = pipeline.num_features();
+  Reservoir reservoir(max_samples);
   const auto& specs = pipeline.spec().features;
   const size_t width = table.num_features;
 
@@ -146,19 +173,25 @@ Result<ChannelTable> ReadChannelTable(const ChannelFiles& channel,
     TANDEM_RETURN_IF_ERROR(pipeline.TransformCsv(layout, record.fields, file, record.line, row));
     TANDEM_ASSIGN_OR_RETURN(float label, pipeline.CsvLabel(layout, record.fields, file, record.line));
 
-    if (table.sample_rows.size() < max_samples) {
-      Json raw = Json::object();
+    size_t row_index = table.labels.size();
+    if (std::optional<size_t> slot = reservoir.Offer(row_index)) {
+      SampleRecord sample{row_index, Json::object(), std::vector<float>(row.begin(), row.end())};
       for (size_t i = 0; i < specs.size(); ++i) {
-        raw[specs[i].field] = RawFieldToJson(specs[i].kind, record.fields[layout.feature_columns[i]]);
+        sample.record[specs[i].field] =
+            RawFieldToJson(specs[i].kind, record.fields[layout.feature_columns[i]]);
       }
-      table.sample_records.push_back(std::move(raw));
-      table.sample_rows.push_back(table.labels.size());
-      table.sample_features.insert(table.sample_features.end(), row.begin(), row.end());
+      if (*slot == table.samples.size()) {
+        table.samples.push_back(std::move(sample));
+      } else {
+        table.samples[*slot] = std::move(sample);
+      }
     }
     table.labels.push_back(label);
     return Ok();
   };
   TANDEM_RETURN_IF_ERROR(VisitChannel(channel, pipeline, control, visit));
+  std::sort(table.samples.begin(), table.samples.end(),
+            [](const SampleRecord& a, const SampleRecord& b) { return a.row < b.row; });
 
   if (table.rows() == 0) {
     return InvalidArgument(fmt::format(

@@ -32,7 +32,7 @@ constexpr std::string_view kTrainChannel = "train";
 constexpr std::string_view kValidationChannel = "validation";
 constexpr std::string_view kSampleFileName = "validation_sample.jsonl";
 
-// What the job root's input/config files say.
+// Settings read from the job root's input/config files.
 struct JobConfig {
   std::string job_id;
   std::string training_job_name;
@@ -44,15 +44,16 @@ struct JobConfig {
 };
 
 // Forwards progress to the context's callback, at most once per
-// kMinInterval except for the first report of each phase.
+// kMinInterval, except that the first report of each phase and forced
+// reports always go through.
 class ProgressReporter {
  public:
   explicit ProgressReporter(const std::function<void(const Progress&)>& sink) : sink_(sink) {}
 
-  void Report(Progress progress) {
+  void Report(const Progress& progress, bool force = false) {
     if (!sink_) return;
     auto now = std::chrono::steady_clock::now();
-    if (progress.phase == last_phase_ && now - last_report_ < kMinInterval) return;
+    if (!force && progress.phase == last_phase_ && now - last_report_ < kMinInterval) return;
     last_phase_ = progress.phase;
     last_report_ = now;
     sink_(progress);
@@ -193,7 +194,8 @@ Result<Booster> Train(const XGBoostHyperparameters& hyperparameters, const Dense
     }
     TANDEM_RETURN_IF_ERROR(booster.UpdateOneIter(round, train));
     reporter.Report(Progress{.phase = "training", .round = round + 1, .total_rounds = total,
-                             .message = fmt::format("boosting round {} of {}", round + 1, total)});
+                             .message = fmt::format("boosting round {} of {}", round + 1, total)},
+                    /*force=*/round + 1 == total);
   }
   return booster;
 }
@@ -234,12 +236,11 @@ std::map<std::string, double> ComputeMetrics(const std::vector<float>& predictio
 std::vector<model::SelfTestCase> MakeSelfTests(const ChannelTable& evaluation,
                                                const std::vector<float>& predictions) {
   std::vector<model::SelfTestCase> cases;
-  size_t samples = evaluation.sample_rows.size();
+  size_t samples = evaluation.samples.size();
   size_t count = std::min(samples, kSelfTestCases);
   for (size_t i = 0; i < count; ++i) {
-    size_t sample = i * samples / count;
-    cases.push_back({evaluation.sample_records[sample],
-                     static_cast<double>(predictions[evaluation.sample_rows[sample]])});
+    const SampleRecord& sample = evaluation.samples[i * samples / count];
+    cases.push_back({sample.record, static_cast<double>(predictions[sample.row])});
   }
   return cases;
 }
@@ -254,16 +255,14 @@ std::string FloatJson(float value) {
 Status WriteSample(const fs::path& path, const ChannelTable& evaluation,
                    const std::vector<float>& predictions) {
   std::string text;
-  const size_t width = evaluation.num_features;
-  for (size_t i = 0; i < evaluation.sample_rows.size(); ++i) {
-    size_t row = evaluation.sample_rows[i];
-    text += fmt::format(R"({{"Record":{},"Label":{},"Features":[)",
-                        DumpJson(evaluation.sample_records[i]), FloatJson(evaluation.labels[row]));
-    for (size_t f = 0; f < width; ++f) {
+  for (const SampleRecord& sample : evaluation.samples) {
+    text += fmt::format(R"({{"Record":{},"Label":{},"Features":[)", DumpJson(sample.record),
+                        FloatJson(evaluation.labels[sample.row]));
+    for (size_t f = 0; f < sample.features.size(); ++f) {
       if (f > 0) text += ',';
-      text += FloatJson(evaluation.sample_features[i * width + f]);
+      text += FloatJson(sample.features[f]);
     }
-    text += fmt::format(R"(],"Prediction":{}}})", FloatJson(predictions[row]));
+    text += fmt::format(R"(],"Prediction":{}}})", FloatJson(predictions[sample.row]));
     text += '\n';
   }
   return WriteFileAtomic(path, text);
@@ -335,7 +334,7 @@ Status RunXGBoost(const AlgorithmContext& context) {
   if (validation) {
     TANDEM_ASSIGN_OR_RETURN(validation_matrix, MakeMatrix(*validation, nthread));
   }
-  // libxgboost holds its own copy now.
+  // libxgboost keeps its own copy of the values, so ours can go.
   train.features = {};
   if (validation) validation->features = {};
 

@@ -9,16 +9,17 @@
 //   output/data/validation_sample.jsonl
 //                          up to kSampleRecords lines
 //                          {"Record": {...}, "Label": x, "Features": [...], "Prediction": y}
-//                          for the first records of the evaluation channel; floats
+//                          for a sample of the evaluation channel's records
+//                          (ChannelTable::samples, in file order); floats
 //                          are printed in their shortest form that parses back to
 //                          the same float32, and a missing feature (NaN) as null
 //
-// Metrics (ModelManifest::metrics): Rmse and Mae of the predictions, and
-// BaselineRmse and BaselineMae of always predicting the mean train label, all
-// on the evaluation rows: the validation channel, or the train channel when
-// there is none (then EvaluatedOnTrain is 1, else 0). TrainRows,
-// ValidationRows (0 without a validation channel) and EvaluationRows count
-// records.
+// Metrics (ModelManifest::metrics) are computed on the evaluation rows. These
+// are the validation channel's, or the train channel's when there is no
+// validation channel, and then EvaluatedOnTrain is 1 (else 0). Rmse and Mae
+// measure the predictions; BaselineRmse and BaselineMae measure always
+// predicting the mean train label. TrainRows, ValidationRows (0 without a
+// validation channel) and EvaluationRows count records.
 #pragma once
 
 #include <cstddef>
