@@ -21,8 +21,9 @@
 //                trailing spaces and tabs are ignored, one leading '+' is
 //                accepted. Anything else that is not a finite float32 is an
 //                error. A JSON number is used directly.
-//   datetime     1 input per part. Empty -> NaN for every part. A value that
-//                does not match Format is an error. A JSON number is an error.
+//   datetime     1 input per part. Leading and trailing spaces and tabs are
+//                ignored. Empty -> NaN for every part. A value that does not
+//                match Format is an error. A JSON number is an error.
 //   categorical  1 input: the value's index in the vocabulary, or the
 //                vocabulary size for a value not seen in training. The empty
 //                string is a value like any other. A JSON number is converted

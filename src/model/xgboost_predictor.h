@@ -22,20 +22,24 @@ struct XGBoostPredictorOptions {
 //
 // Predict calls XGBoosterPredictFromDense with missing = NaN, all trees and
 // the objective's transformed output, and copies the result out of
-// libxgboost's per-thread buffer before returning.
+// libxgboost's per-thread buffer before returning. For gbtree models the
+// results equal XGBoosterPredictFromDMatrix bit for bit (tested). For dart
+// models they may differ from it in the last bits, so self-test expectations
+// must come from this predictor, not from DMatrix prediction.
 //
-// Thread safety: libxgboost documents prediction (including in-place
-// prediction) as thread-safe for tree boosters (gbtree, dart) since 1.4,
-// provided nothing trains or changes the booster at the same time. This
-// class never changes the booster after loading, and it runs one prediction
-// during loading so that libxgboost's lazy configuration happens before any
-// concurrent call. For gblinear models, which that guarantee does not cover,
-// Predict calls are serialized by a mutex.
+// Thread safety: since 1.4, libxgboost's prediction on a gbtree booster is
+// thread-safe while nothing trains or changes the booster; its authors said
+// then that dart was not yet covered. This class never changes the booster
+// after loading, and it runs one prediction during loading so that
+// libxgboost's lazy configuration happens before any concurrent call. gbtree
+// models are predicted concurrently (tested with 4 threads), and dart models
+// are serialized by a mutex.
 //
-// Errors: kNotFound when `model_json` is missing; kInvalidArgument (with
-// libxgboost's message and the path) when libxgboost rejects the file or the
-// model's feature count differs from `num_features`; kInternal for any other
-// libxgboost failure.
+// Errors: kNotFound when `model_json` is missing. kInvalidArgument, with
+// libxgboost's message and the path, when libxgboost rejects the file or the
+// model's feature count differs from `num_features`. kInvalidArgument too
+// for a booster other than gbtree or dart, because libxgboost 1.7 has no
+// in-place prediction for gblinear. kInternal for other libxgboost failures.
 Result<std::unique_ptr<Predictor>> LoadXGBoostPredictor(
     const std::filesystem::path& model_json, size_t num_features,
     const XGBoostPredictorOptions& options = {});

@@ -1,0 +1,593 @@
+#include "model/compiled_trees.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/file_util.h"
+
+namespace tandem::model {
+namespace {
+
+// nlohmann::json with float32 numbers: the lexer then converts each decimal
+// with strtof, which rounds it once, straight to float32. Going through double
+// would round twice and could, in rare cases, move a split condition by one
+// unit in the last place.
+using ModelJson = nlohmann::basic_json<std::map, std::vector, std::string, bool, std::int64_t,
+                                       std::uint64_t, float>;
+
+// ---------------------------------------------------------------------------
+// Objectives
+
+enum class MarginTransform { kIdentity, kLogit, kLog };
+enum class OutputTransform { kIdentity, kSigmoid, kExp, kHinge };
+
+struct Objective {
+  std::string_view name;
+  MarginTransform margin;  // how base_score becomes the starting margin
+  OutputTransform output;  // how the summed margin becomes the prediction
+};
+
+// The objectives whose base_score and output transforms libxgboost 1.7.4
+// applies as listed (its ObjFunction::ProbToMargin and PredTransform).
+constexpr Objective kObjectives[] = {
+    {"reg:squarederror", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"reg:linear", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"reg:squaredlogerror", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"reg:pseudohubererror", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"reg:absoluteerror", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"rank:pairwise", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"rank:ndcg", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"rank:map", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    // Unlike binary:logistic, 1.7.4 takes binary:logitraw's base_score as a margin.
+    {"binary:logitraw", MarginTransform::kIdentity, OutputTransform::kIdentity},
+    {"reg:logistic", MarginTransform::kLogit, OutputTransform::kSigmoid},
+    {"binary:logistic", MarginTransform::kLogit, OutputTransform::kSigmoid},
+    {"count:poisson", MarginTransform::kLog, OutputTransform::kExp},
+    {"reg:gamma", MarginTransform::kLog, OutputTransform::kExp},
+    {"reg:tweedie", MarginTransform::kLog, OutputTransform::kExp},
+    {"binary:hinge", MarginTransform::kIdentity, OutputTransform::kHinge},
+};
+
+const Objective* FindObjective(std::string_view name) {
+  for (const Objective& objective : kObjectives) {
+    if (objective.name == name) return &objective;
+  }
+  return nullptr;
+}
+
+// The expressions below repeat libxgboost 1.7.4's float32 arithmetic operation
+// for operation (src/common/math.h Sigmoid, src/objective/regression_loss.h),
+// because any other order of rounding changes the last bit.
+float ToMargin(float base_score, MarginTransform transform) {
+  switch (transform) {
+    case MarginTransform::kIdentity: return base_score;
+    case MarginTransform::kLogit: return -std::log(1.0f / base_score - 1.0f);
+    case MarginTransform::kLog: return std::log(base_score);
+  }
+  return base_score;
+}
+
+float Sigmoid(float margin) {
+  constexpr float kEpsilon = static_cast<float>(1e-16);  // libxgboost's guard against 1/0
+  float x = std::min(-margin, 88.7f);                    // keeps expf finite
+  float denominator = std::exp(x) + 1.0f + kEpsilon;
+  return 1.0f / denominator;
+}
+
+float ToOutput(float margin, OutputTransform transform) {
+  switch (transform) {
+    case OutputTransform::kIdentity: return margin;
+    case OutputTransform::kSigmoid: return Sigmoid(margin);
+    case OutputTransform::kExp: return std::exp(margin);
+    case OutputTransform::kHinge: return margin > 0.0 ? 1.0f : 0.0f;
+  }
+  return margin;
+}
+
+// ---------------------------------------------------------------------------
+// Compiled layout
+
+// One tree node. A node's children are nodes[left] and nodes[left + 1];
+// left == 0 marks a leaf, since index 0 is the first tree's root, never a child.
+struct Node {
+  float value;       // split condition, or the leaf value for a leaf
+  uint32_t feature;  // feature index in bits 0-30; bit 31 set: missing goes left
+  uint32_t left;
+};
+static_assert(sizeof(Node) == 12);
+
+constexpr uint32_t kDefaultLeftBit = 1u << 31;
+constexpr uint32_t kFeatureMask = kDefaultLeftBit - 1;
+
+// Returns the index of the leaf that `row` reaches from nodes[root].
+inline uint32_t FindLeaf(const Node* nodes, uint32_t index, const float* row) {
+  while (nodes[index].left != 0) {
+    const Node& node = nodes[index];
+    float value = row[node.feature & kFeatureMask];
+    // libxgboost: a missing (NaN) value takes the default child; any other
+    // value goes left when value < split condition, so +-inf are ordinary.
+    bool go_left = std::isnan(value) ? (node.feature & kDefaultLeftBit) != 0 : value < node.value;
+    index = node.left + (go_left ? 0 : 1);
+  }
+  return index;
+}
+
+// Rows evaluated together, one tree at a time, so that each tree is read from
+// memory once per block rather than once per row.
+constexpr size_t kBlockRows = 64;
+
+class CompiledTrees final : public Predictor {
+ public:
+  CompiledTrees(std::vector<Node> nodes, std::vector<uint32_t> roots, size_t num_features,
+                float base_margin, OutputTransform output)
+      : nodes_(std::move(nodes)), roots_(std::move(roots)), num_features_(num_features),
+        base_margin_(base_margin), output_(output) {}
+
+  std::string_view name() const override { return "compiled_trees"; }
+  size_t num_features() const override { return num_features_; }
+
+  Status Predict(const float* features, size_t rows, float* out) const override {
+    for (size_t begin = 0; begin < rows; begin += kBlockRows) {
+      size_t count = std::min(kBlockRows, rows - begin);
+      PredictBlock(features + begin * num_features_, count, out + begin);
+    }
+    return Ok();
+  }
+
+ private:
+  // Sums the trees in model order into one float32 margin per row, as
+  // libxgboost does, then applies the objective's transform.
+  void PredictBlock(const float* features, size_t count, float* out) const {
+    float margins[kBlockRows];
+    std::fill_n(margins, count, base_margin_);
+    const Node* nodes = nodes_.data();
+    for (uint32_t root : roots_) {
+      const float* row = features;
+      for (size_t r = 0; r < count; ++r, row += num_features_) {
+        margins[r] += nodes[FindLeaf(nodes, root, row)].value;
+      }
+    }
+    for (size_t r = 0; r < count; ++r) out[r] = ToOutput(margins[r], output_);
+  }
+
+  std::vector<Node> nodes_;
+  std::vector<uint32_t> roots_;  // index of each tree's root in nodes_, in model order
+  size_t num_features_;
+  float base_margin_;
+  OutputTransform output_;
+};
+
+// ---------------------------------------------------------------------------
+// Reading the JSON model
+
+// Typed access to the model document; every error names the model file and
+// the field's path ("learner.gradient_booster.model.trees[3].left_children").
+class ModelReader {
+ public:
+  explicit ModelReader(std::string file) : file_(std::move(file)) {}
+
+  std::unexpected<Error> Invalid(std::string_view path, std::string_view problem) const {
+    return InvalidArgument(fmt::format("model {}: {}: {}", file_, path, problem));
+  }
+  std::unexpected<Error> Unsupported(std::string_view what) const {
+    return FailedPrecondition(fmt::format("model {}: {} is not supported by the compiled tree "
+                                          "evaluator; load the model with libxgboost instead",
+                                          file_, what));
+  }
+
+  Result<const ModelJson*> Member(const ModelJson& object, std::string_view path,
+                                  std::string_view key, ModelJson::value_t type) const {
+    std::string field = path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+    auto it = object.find(key);
+    if (it == object.end()) return Invalid(field, "missing field");
+    bool matches = it->type() == type ||
+                   (type == ModelJson::value_t::number_integer && it->is_number_integer());
+    if (!matches) {
+      return Invalid(field, fmt::format("expected {}, got {}", TypeName(type), it->type_name()));
+    }
+    return &*it;
+  }
+
+  Result<std::string> String(const ModelJson& object, std::string_view path,
+                             std::string_view key) const {
+    TANDEM_ASSIGN_OR_RETURN(const ModelJson* value,
+                            Member(object, path, key, ModelJson::value_t::string));
+    return value->get<std::string>();
+  }
+
+  // Parameters such as "num_feature": "8", which XGBoost stores as strings.
+  Result<int64_t> IntegerString(const ModelJson& object, std::string_view path,
+                                std::string_view key) const {
+    TANDEM_ASSIGN_OR_RETURN(std::string text, String(object, path, key));
+    int64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || value < 0) {
+      return Invalid(fmt::format("{}.{}", path, key),
+                     fmt::format("expected a non-negative integer in a string, got \"{}\"", text));
+    }
+    return value;
+  }
+
+  // "base_score": "5E-1"; strtof rounds the decimal once to float32.
+  Result<float> FloatString(const ModelJson& object, std::string_view path,
+                            std::string_view key) const {
+    TANDEM_ASSIGN_OR_RETURN(std::string text, String(object, path, key));
+    char* end = nullptr;
+    float value = text.empty() ? 0.0f : std::strtof(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size()) {
+      return Invalid(fmt::format("{}.{}", path, key),
+                     fmt::format("expected a number in a string, got \"{}\"", text));
+    }
+    return value;
+  }
+
+  // Reads an array of `size` numbers (or booleans, for default_left in older
+  // models) converted to T.
+  template <typename T>
+  Result<std::vector<T>> Array(const ModelJson& object, std::string_view path,
+                               std::string_view key, size_t size) const {
+    TANDEM_ASSIGN_OR_RETURN(const ModelJson* array,
+                            Member(object, path, key, ModelJson::value_t::array));
+    std::string field = fmt::format("{}.{}", path, key);
+    if (array->size() != size) {
+      return Invalid(field, fmt::format("has {} entries, expected {} (tree_param.num_nodes)",
+                                        array->size(), size));
+    }
+    std::vector<T> values;
+    values.reserve(size);
+    for (size_t i = 0; i < size; ++i) {
+      const ModelJson& entry = (*array)[i];
+      bool usable = std::is_floating_point_v<T> ? entry.is_number()
+                                                : entry.is_number_integer() || entry.is_boolean();
+      if (!usable) {
+        return Invalid(fmt::format("{}[{}]", field, i),
+                       fmt::format("expected a number, got {}", entry.type_name()));
+      }
+      if constexpr (std::is_floating_point_v<T>) {
+        values.push_back(entry.template get<T>());
+      } else if (entry.is_boolean()) {
+        values.push_back(entry.template get<bool>() ? 1 : 0);
+      } else {
+        values.push_back(static_cast<T>(entry.template get<int64_t>()));
+      }
+    }
+    return values;
+  }
+
+ private:
+  static std::string_view TypeName(ModelJson::value_t type) {
+    switch (type) {
+      case ModelJson::value_t::object: return "an object";
+      case ModelJson::value_t::array: return "an array";
+      case ModelJson::value_t::string: return "a string";
+      case ModelJson::value_t::number_integer: return "an integer";
+      default: return "another type";
+    }
+  }
+
+  std::string file_;
+};
+
+// One tree as stored in the JSON model, after checking array lengths.
+struct TreeArrays {
+  std::string path;  // "learner.gradient_booster.model.trees[3]"
+  std::vector<int64_t> left;
+  std::vector<int64_t> right;
+  std::vector<int64_t> split_index;
+  std::vector<float> split_condition;
+  std::vector<int64_t> default_left;
+};
+
+// Model-wide facts the trees are checked against.
+struct ModelShape {
+  int64_t num_features = 0;
+};
+
+Result<TreeArrays> ReadTree(const ModelReader& reader, const ModelJson& tree, std::string path) {
+  if (!tree.is_object()) {
+    return reader.Invalid(path, fmt::format("expected an object, got {}", tree.type_name()));
+  }
+  TANDEM_ASSIGN_OR_RETURN(const ModelJson* param,
+                          reader.Member(tree, path, "tree_param", ModelJson::value_t::object));
+  std::string param_path = path + ".tree_param";
+  TANDEM_ASSIGN_OR_RETURN(int64_t num_nodes, reader.IntegerString(*param, param_path, "num_nodes"));
+  if (num_nodes < 1 || num_nodes > std::numeric_limits<int32_t>::max()) {
+    return reader.Invalid(param_path + ".num_nodes",
+                          fmt::format("{} is out of range 1..2147483647", num_nodes));
+  }
+  if (param->contains("size_leaf_vector")) {
+    TANDEM_ASSIGN_OR_RETURN(int64_t leaf_size,
+                            reader.IntegerString(*param, param_path, "size_leaf_vector"));
+    if (leaf_size > 1) return reader.Unsupported(fmt::format("{}: vector leaves", path));
+  }
+
+  size_t size = static_cast<size_t>(num_nodes);
+  TreeArrays arrays;
+  TANDEM_ASSIGN_OR_RETURN(arrays.left, reader.Array<int64_t>(tree, path, "left_children", size));
+  TANDEM_ASSIGN_OR_RETURN(arrays.right, reader.Array<int64_t>(tree, path, "right_children", size));
+  TANDEM_ASSIGN_OR_RETURN(arrays.split_index,
+                          reader.Array<int64_t>(tree, path, "split_indices", size));
+  TANDEM_ASSIGN_OR_RETURN(arrays.split_condition,
+                          reader.Array<float>(tree, path, "split_conditions", size));
+  TANDEM_ASSIGN_OR_RETURN(arrays.default_left,
+                          reader.Array<int64_t>(tree, path, "default_left", size));
+  // Models written before categorical support (XGBoost < 1.6) have no split_type.
+  if (tree.contains("split_type")) {
+    TANDEM_ASSIGN_OR_RETURN(std::vector<int64_t> split_type,
+                            reader.Array<int64_t>(tree, path, "split_type", size));
+    for (size_t i = 0; i < size; ++i) {
+      if (split_type[i] != 0 && arrays.left[i] != -1) {
+        return reader.Unsupported(fmt::format("{}: categorical splits (node {})", path, i));
+      }
+    }
+  }
+  arrays.path = std::move(path);
+  return arrays;
+}
+
+// Checks node `i` of `tree`: both children or none, in range, right next to
+// left; the split feature in range.
+Status CheckNode(const ModelReader& reader, const TreeArrays& tree, size_t i,
+                 const ModelShape& shape) {
+  int64_t left = tree.left[i];
+  int64_t right = tree.right[i];
+  auto size = static_cast<int64_t>(tree.left.size());
+  if (left == -1 && right == -1) return Ok();
+  if (left < 1 || left >= size) {
+    return reader.Invalid(fmt::format("{}.left_children[{}]", tree.path, i),
+                          fmt::format("child index {} is out of range 1..{} (or -1 for a leaf)",
+                                      left, size - 1));
+  }
+  if (right < 1 || right >= size) {
+    return reader.Invalid(fmt::format("{}.right_children[{}]", tree.path, i),
+                          fmt::format("child index {} is out of range 1..{} (or -1 for a leaf)",
+                                      right, size - 1));
+  }
+  if (right != left + 1) {
+    // libxgboost 1.7 takes left + 1 as the right child whatever right_children
+    // says; XGBoost's own trees always satisfy this.
+    return reader.Unsupported(fmt::format("{}: node {} whose right child {} does not follow its "
+                                          "left child {}",
+                                          tree.path, i, right, left));
+  }
+  int64_t feature = tree.split_index[i];
+  if (feature < 0 || feature >= shape.num_features) {
+    return reader.Invalid(fmt::format("{}.split_indices[{}]", tree.path, i),
+                          fmt::format("feature index {} is out of range 0..{} "
+                                      "(learner_model_param.num_feature {})",
+                                      feature, shape.num_features - 1, shape.num_features));
+  }
+  return Ok();
+}
+
+// Appends `tree` to `nodes` in breadth-first order, each pair of children in
+// adjacent slots, and returns the root's index. Nodes unreachable from the root
+// (deleted by pruning) are left out.
+Result<uint32_t> AppendTree(const ModelReader& reader, const TreeArrays& tree,
+                            const ModelShape& shape, std::vector<Node>& nodes) {
+  if (nodes.size() + tree.left.size() > std::numeric_limits<uint32_t>::max() / 2) {
+    return reader.Invalid(tree.path, "the model has more than 2^31 nodes in total");
+  }
+  std::vector<bool> reached(tree.left.size(), false);
+  // (index in the JSON tree, slot in `nodes`) still to fill.
+  std::vector<std::pair<size_t, uint32_t>> queue;
+  auto root = static_cast<uint32_t>(nodes.size());
+  nodes.emplace_back();
+  queue.emplace_back(0, root);
+  reached[0] = true;
+  for (size_t next = 0; next < queue.size(); ++next) {
+    auto [i, slot] = queue[next];
+    TANDEM_RETURN_IF_ERROR(CheckNode(reader, tree, i, shape));
+    if (tree.left[i] == -1) {
+      nodes[slot] = Node{tree.split_condition[i], 0, 0};
+      continue;
+    }
+    auto left = static_cast<size_t>(tree.left[i]);
+    for (size_t child : {left, left + 1}) {
+      if (reached[child]) {
+        return reader.Invalid(fmt::format("{}.left_children[{}]", tree.path, i),
+                              fmt::format("node {} is reached twice from the root (a cycle or "
+                                          "a shared child)",
+                                          child));
+      }
+      reached[child] = true;
+    }
+    auto left_slot = static_cast<uint32_t>(nodes.size());
+    nodes.emplace_back();
+    nodes.emplace_back();
+    uint32_t feature = static_cast<uint32_t>(tree.split_index[i]) |
+                       (tree.default_left[i] != 0 ? kDefaultLeftBit : 0);
+    nodes[slot] = Node{tree.split_condition[i], feature, left_slot};
+    queue.emplace_back(left, left_slot);
+    queue.emplace_back(left + 1, left_slot + 1);
+  }
+  return root;
+}
+
+// The parts of "learner" other than the trees.
+struct LearnerFacts {
+  const ModelJson* model = nullptr;  // learner.gradient_booster.model
+  const Objective* objective = nullptr;
+  float base_score = 0;
+  ModelShape shape;
+};
+
+Result<LearnerFacts> ReadLearner(const ModelReader& reader, const ModelJson& document) {
+  LearnerFacts facts;
+  if (!document.is_object()) {
+    return reader.Invalid("document", fmt::format("expected an object, got {}",
+                                                  document.type_name()));
+  }
+  TANDEM_ASSIGN_OR_RETURN(const ModelJson* learner,
+                          reader.Member(document, "", "learner", ModelJson::value_t::object));
+
+  // Booster kind: only gbtree.
+  TANDEM_ASSIGN_OR_RETURN(const ModelJson* booster,
+                          reader.Member(*learner, "learner", "gradient_booster",
+                                        ModelJson::value_t::object));
+  TANDEM_ASSIGN_OR_RETURN(std::string booster_name,
+                          reader.String(*booster, "learner.gradient_booster", "name"));
+  if (booster_name != "gbtree") {
+    return reader.Unsupported(fmt::format("booster \"{}\" (only gbtree is)", booster_name));
+  }
+  TANDEM_ASSIGN_OR_RETURN(facts.model, reader.Member(*booster, "learner.gradient_booster",
+                                                     "model", ModelJson::value_t::object));
+
+  // Output shape: one value per row.
+  constexpr std::string_view kParamPath = "learner.learner_model_param";
+  TANDEM_ASSIGN_OR_RETURN(const ModelJson* param,
+                          reader.Member(*learner, "learner", "learner_model_param",
+                                        ModelJson::value_t::object));
+  TANDEM_ASSIGN_OR_RETURN(int64_t num_class, reader.IntegerString(*param, kParamPath, "num_class"));
+  if (num_class > 1) {
+    return reader.Unsupported(fmt::format("a multi-class model (num_class {})", num_class));
+  }
+  if (param->contains("num_target")) {
+    TANDEM_ASSIGN_OR_RETURN(int64_t num_target,
+                            reader.IntegerString(*param, kParamPath, "num_target"));
+    if (num_target > 1) {
+      return reader.Unsupported(fmt::format("a multi-target model (num_target {})", num_target));
+    }
+  }
+  // Objective (after the output shape, so that a multi-class model is named as such).
+  TANDEM_ASSIGN_OR_RETURN(const ModelJson* objective,
+                          reader.Member(*learner, "learner", "objective",
+                                        ModelJson::value_t::object));
+  TANDEM_ASSIGN_OR_RETURN(std::string objective_name,
+                          reader.String(*objective, "learner.objective", "name"));
+  facts.objective = FindObjective(objective_name);
+  if (facts.objective == nullptr) {
+    return reader.Unsupported(fmt::format("objective \"{}\"", objective_name));
+  }
+
+  // Feature count and base_score.
+  TANDEM_ASSIGN_OR_RETURN(facts.shape.num_features,
+                          reader.IntegerString(*param, kParamPath, "num_feature"));
+  if (facts.shape.num_features > kFeatureMask) {
+    return reader.Invalid(fmt::format("{}.num_feature", kParamPath),
+                          fmt::format("{} is larger than {}", facts.shape.num_features,
+                                      kFeatureMask));
+  }
+  TANDEM_ASSIGN_OR_RETURN(facts.base_score, reader.FloatString(*param, kParamPath, "base_score"));
+  if (facts.objective->margin == MarginTransform::kLogit &&
+      !(facts.base_score > 0.0f && facts.base_score < 1.0f)) {
+    return reader.Invalid(fmt::format("{}.base_score", kParamPath),
+                          fmt::format("{} must be in (0, 1) for objective {}", facts.base_score,
+                                      objective_name));
+  }
+  return facts;
+}
+
+// A tree of the model and its position in the "trees" array.
+struct TreeRef {
+  const ModelJson* json = nullptr;
+  size_t index = 0;
+};
+
+// Reads tree_info and the trees, checks that every tree adds to the single
+// output, and returns the trees ordered by their "id", which is the order in
+// which libxgboost sums them.
+Result<std::vector<TreeRef>> OrderedTrees(const ModelReader& reader,
+                                                   const ModelJson& model) {
+  constexpr std::string_view kPath = "learner.gradient_booster.model";
+  TANDEM_ASSIGN_OR_RETURN(const ModelJson* trees,
+                          reader.Member(model, kPath, "trees", ModelJson::value_t::array));
+  TANDEM_ASSIGN_OR_RETURN(const ModelJson* tree_info,
+                          reader.Member(model, kPath, "tree_info", ModelJson::value_t::array));
+  if (tree_info->size() != trees->size()) {
+    return reader.Invalid(fmt::format("{}.tree_info", kPath),
+                          fmt::format("has {} entries for {} trees", tree_info->size(),
+                                      trees->size()));
+  }
+  for (size_t i = 0; i < tree_info->size(); ++i) {
+    const ModelJson& group = (*tree_info)[i];
+    if (!group.is_number_integer()) {
+      return reader.Invalid(fmt::format("{}.tree_info[{}]", kPath, i), "expected an integer");
+    }
+    if (group.get<int64_t>() != 0) {
+      return reader.Unsupported(fmt::format("a tree for output group {} (tree_info[{}]); only "
+                                            "single-output models are",
+                                            group.get<int64_t>(), i));
+    }
+  }
+
+  std::vector<TreeRef> ordered(trees->size());
+  for (size_t i = 0; i < trees->size(); ++i) {
+    std::string path = fmt::format("{}.trees[{}]", kPath, i);
+    const ModelJson& tree = (*trees)[i];
+    if (!tree.is_object()) {
+      return reader.Invalid(path, fmt::format("expected an object, got {}", tree.type_name()));
+    }
+    TANDEM_ASSIGN_OR_RETURN(const ModelJson* id,
+                            reader.Member(tree, path, "id", ModelJson::value_t::number_integer));
+    int64_t position = id->get<int64_t>();
+    if (position < 0 || position >= static_cast<int64_t>(trees->size()) ||
+        ordered[static_cast<size_t>(position)].json != nullptr) {
+      return reader.Invalid(path + ".id", fmt::format("{} is out of range or used twice; ids must "
+                                                      "be 0..{}, each once",
+                                                      position, trees->size() - 1));
+    }
+    ordered[static_cast<size_t>(position)] = TreeRef{&tree, i};
+  }
+  return ordered;
+}
+
+Result<std::unique_ptr<Predictor>> Compile(const ModelReader& reader, const ModelJson& document,
+                                           size_t num_features, const std::string& file) {
+  TANDEM_ASSIGN_OR_RETURN(LearnerFacts facts, ReadLearner(reader, document));
+  if (facts.shape.num_features != static_cast<int64_t>(num_features)) {
+    return InvalidArgument(fmt::format("model {} expects {} features, the feature pipeline "
+                                       "gives {}",
+                                       file, facts.shape.num_features, num_features));
+  }
+  TANDEM_ASSIGN_OR_RETURN(std::vector<TreeRef> trees, OrderedTrees(reader, *facts.model));
+
+  std::vector<Node> nodes;
+  std::vector<uint32_t> roots;
+  roots.reserve(trees.size());
+  for (const TreeRef& tree : trees) {
+    std::string path = fmt::format("learner.gradient_booster.model.trees[{}]", tree.index);
+    TANDEM_ASSIGN_OR_RETURN(TreeArrays arrays, ReadTree(reader, *tree.json, std::move(path)));
+    TANDEM_ASSIGN_OR_RETURN(uint32_t root, AppendTree(reader, arrays, facts.shape, nodes));
+    roots.push_back(root);
+  }
+  nodes.shrink_to_fit();
+  float base_margin = ToMargin(facts.base_score, facts.objective->margin);
+  return std::unique_ptr<Predictor>(new CompiledTrees(std::move(nodes), std::move(roots),
+                                                      num_features, base_margin,
+                                                      facts.objective->output));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Predictor>> LoadCompiledTrees(const std::filesystem::path& model_json,
+                                                     size_t num_features) {
+  const std::string file = model_json.string();
+  TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(model_json));
+  ModelJson document;
+  try {
+    document = ModelJson::parse(text);
+  } catch (const ModelJson::parse_error& e) {
+    return InvalidArgument(fmt::format("model {}: invalid JSON at byte {} (a truncated or "
+                                       "corrupted file?)",
+                                       file, e.byte));
+  }
+  text.clear();
+  text.shrink_to_fit();
+  ModelReader reader(file);
+  return Compile(reader, document, num_features, file);
+}
+
+}  // namespace tandem::model
