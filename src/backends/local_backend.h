@@ -16,12 +16,16 @@
 // by its predecessor. It tells a live launch from an unrelated process that
 // reuses the pid by comparing start times.
 //
-// A reaper thread polls the children, calls the ExitCallback for each one that
-// ends, kills the job's whole session (the runtime and any user process it
-// started) at that point, and enforces two deadlines: SIGKILL `grace` after a
-// Stop, and SIGKILL for a job still running max_runtime_seconds +
-// backstop_grace after launch (the runtime enforces MaxRuntimeInSeconds
-// itself; this only catches a runtime that hangs).
+// A reaper thread polls the children. When one of its own children ends, it
+// kills the rest of the job's session (user processes the runtime started)
+// and calls the ExitCallback. Launches found in launch.json get no callback,
+// so their end shows only through Describe. The reaper also enforces two
+// deadlines: SIGKILL `grace` after a Stop, and SIGKILL for a job still running
+// max_runtime_seconds + backstop_grace after launch. The runtime enforces
+// MaxRuntimeInSeconds itself, so the backstop only catches a runtime that hangs.
+//
+// NOTE: cpu_count and memory_mib of a LaunchRequest are not enforced, because
+// that would take cgroups.
 #pragma once
 
 #include <chrono>
