@@ -41,6 +41,9 @@ Result<Json> ParseJson(std::string_view text, std::string_view what) {
     value = Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
     return InvalidArgument(fmt::format("{}: invalid JSON at byte {}", what, e.byte));
+  } catch (const Json::out_of_range&) {
+    // nlohmann raises this for numbers beyond double's range, such as 1e400.
+    return InvalidArgument(fmt::format("{}: a number is out of range", what));
   }
   if (DepthOf(value, kMaxDepth) > kMaxDepth) {
     return InvalidArgument(fmt::format("{}: JSON nested deeper than {} levels", what, kMaxDepth));

@@ -42,6 +42,13 @@ TEST(ParseJsonTest, TruncatedJson) {
       << parsed.error().message();
 }
 
+TEST(ParseJsonTest, NumberOutOfRange) {
+  auto result = ParseJson("{\"x\": 1e400}", "request body");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(result.error().message(), "request body: a number is out of range");
+}
+
 TEST(ParseJsonTest, TrailingGarbage) {
   Result<Json> parsed = ParseJson(R"({"a": 1} x)", "config file");
   ASSERT_FALSE(parsed.has_value());

@@ -30,9 +30,10 @@ const InputField* FindField(const std::vector<InputField>& schema, std::string_v
 }
 
 std::unexpected<Error> EmptyBatch(const InferInput& input) {
-  return InvalidArgument(fmt::format("input \"{}\": empty batch (shape {}), expected at least "
-                                     "one row",
-                                     input.name, FormatShape(input.shape)));
+  return InvalidArgument(
+      fmt::format("input \"{}\": empty batch (shape {}), expected at least "
+                  "one row",
+                  input.name, FormatShape(input.shape)));
 }
 
 // Returns true when the request carries encoded features rather than raw fields.
@@ -53,22 +54,24 @@ Result<bool> IsEncodedForm(const InferRequest& request, const std::vector<InputF
   }
   if (all_raw) return false;
   if (request.inputs.size() == 1 && unknown->shape.size() == 2) return true;
-  return InvalidArgument(fmt::format("unknown input \"{}\"; expected the raw fields {}, or one "
-                                     "input \"features\" of shape [n, num_features]",
-                                     unknown->name, FieldList(schema)));
+  return InvalidArgument(
+      fmt::format("unknown input \"{}\"; expected the raw fields {}, or one "
+                  "input \"features\" of shape [n, num_features]",
+                  unknown->name, FieldList(schema)));
 }
 
 Result<FeatureBatch> EncodedFeatures(const InferInput& input, size_t num_features) {
   if (input.datatype == DataType::kBytes) {
-    return InvalidArgument(fmt::format("input \"{}\": datatype BYTES cannot hold encoded "
-                                       "features; send FP32",
-                                       input.name));
+    return InvalidArgument(
+        fmt::format("input \"{}\": datatype BYTES cannot hold encoded "
+                    "features; send FP32",
+                    input.name));
   }
   if (input.shape.size() != 2 || input.shape[1] != static_cast<int64_t>(num_features)) {
-    return InvalidArgument(fmt::format("input \"{}\": shape {} does not match [n, {}] (n rows "
-                                       "of {} encoded features)",
-                                       input.name, FormatShape(input.shape), num_features,
-                                       num_features));
+    return InvalidArgument(
+        fmt::format("input \"{}\": shape {} does not match [n, {}] (n rows "
+                    "of {} encoded features)",
+                    input.name, FormatShape(input.shape), num_features, num_features));
   }
   if (input.shape[0] == 0) return EmptyBatch(input);
 
@@ -78,10 +81,10 @@ Result<FeatureBatch> EncodedFeatures(const InferInput& input, size_t num_feature
   for (size_t i = 0; i < input.numbers.size(); ++i) {
     float value = static_cast<float>(input.numbers[i]);
     if (std::isinf(value)) {
-      return InvalidArgument(fmt::format("input \"{}\": row {} column {}: {} is outside the "
-                                         "float32 range",
-                                         input.name, i / num_features, i % num_features,
-                                         input.numbers[i]));
+      return InvalidArgument(
+          fmt::format("input \"{}\": row {} column {}: {} is outside the "
+                      "float32 range",
+                      input.name, i / num_features, i % num_features, input.numbers[i]));
     }
     batch.values[i] = value;
   }
@@ -92,16 +95,18 @@ Result<FeatureBatch> EncodedFeatures(const InferInput& input, size_t num_feature
 Result<size_t> RawInputRows(const InferInput& input, const InputField& field) {
   const bool wants_bytes = field.type != "number";
   if (wants_bytes != (input.datatype == DataType::kBytes)) {
-    return InvalidArgument(fmt::format("input \"{}\": datatype {} does not fit raw field type "
-                                       "{}; send {}",
-                                       input.name, DataTypeName(input.datatype), field.type,
-                                       wants_bytes ? "BYTES" : "FP32, FP64 or an integer type"));
+    return InvalidArgument(
+        fmt::format("input \"{}\": datatype {} does not fit raw field type "
+                    "{}; send {}",
+                    input.name, DataTypeName(input.datatype), field.type,
+                    wants_bytes ? "BYTES" : "FP32, FP64 or an integer type"));
   }
   const bool column = input.shape.size() == 1 || (input.shape.size() == 2 && input.shape[1] == 1);
   if (!column) {
-    return InvalidArgument(fmt::format("input \"{}\": shape {} is not [n] or [n, 1]; a raw "
-                                       "field takes one value per row",
-                                       input.name, FormatShape(input.shape)));
+    return InvalidArgument(
+        fmt::format("input \"{}\": shape {} is not [n] or [n, 1]; a raw "
+                    "field takes one value per row",
+                    input.name, FormatShape(input.shape)));
   }
   if (input.shape[0] == 0) return EmptyBatch(input);
   return static_cast<size_t>(input.shape[0]);
@@ -123,9 +128,10 @@ Result<FeatureBatch> RawFeatures(const InferRequest& request, const FeaturePipel
     auto present = std::find_if(request.inputs.begin(), request.inputs.end(),
                                 [&](const InferInput& input) { return input.name == field.name; });
     if (present == request.inputs.end()) {
-      return InvalidArgument(fmt::format("missing input \"{}\" (raw field of type {}); a raw "
-                                         "record request has one tensor per field: {}",
-                                         field.name, field.type, FieldList(schema)));
+      return InvalidArgument(
+          fmt::format("missing input \"{}\" (raw field of type {}); a raw "
+                      "record request has one tensor per field: {}",
+                      field.name, field.type, FieldList(schema)));
     }
   }
 
@@ -172,9 +178,10 @@ Result<FeatureBatch> FeaturesFromInferRequest(const InferRequest& request,
 Status CheckRequestedOutputs(const InferRequest& request) {
   for (const std::string& name : request.outputs) {
     if (name != kPredictionOutput) {
-      return InvalidArgument(fmt::format("unknown output \"{}\"; this model has one output, "
-                                         "\"prediction\"",
-                                         name));
+      return InvalidArgument(
+          fmt::format("unknown output \"{}\"; this model has one output, "
+                      "\"prediction\"",
+                      name));
     }
   }
   return Ok();
@@ -203,16 +210,16 @@ Result<FeatureBatch> FeaturesFromCsv(std::string_view body, const FeaturePipelin
   Status row_status = Ok();
   auto on_record = [&](const model::CsvRecord& record) {
     if (record.fields.size() != schema.size()) {
-      row_status = InvalidArgument(fmt::format("request body line {}: row has {} fields, "
-                                               "expected {}: {}",
-                                               record.line, record.fields.size(), schema.size(),
-                                               FieldList(schema)));
+      row_status = InvalidArgument(
+          fmt::format("request body line {}: row has {} fields, "
+                      "expected {}: {}",
+                      record.line, record.fields.size(), schema.size(), FieldList(schema)));
       return false;
     }
     batch.values.resize((batch.rows + 1) * width);
-    row_status = pipeline.TransformCsv(
-        layout, record.fields, "request body", record.line,
-        std::span<float>(batch.values).subspan(batch.rows * width, width));
+    row_status =
+        pipeline.TransformCsv(layout, record.fields, "request body", record.line,
+                              std::span<float>(batch.values).subspan(batch.rows * width, width));
     ++batch.rows;
     return row_status.has_value();
   };

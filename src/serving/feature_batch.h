@@ -10,9 +10,10 @@
 //                 be present.
 //   encoded       one tensor named "features" (or any single input of rank
 //                 2), of shape [n, num_features], any datatype but BYTES.
-//                 Values are rounded to the nearest float32 (integers above
-//                 2^24 lose precision, BOOL is 0 or 1); a value whose rounding
-//                 overflows float32 is an error; null is a missing value (NaN).
+//                 Values are rounded to the nearest float32, so integers above
+//                 2^24 lose precision and BOOL becomes 0 or 1. A value whose
+//                 rounding overflows float32 is an error. Null is a missing
+//                 value (NaN).
 // The form is chosen by the input names: "features" means encoded unless the
 // schema has a raw field of that name; names that are all raw fields mean raw
 // records; a single input of rank 2 with another name means encoded.

@@ -41,7 +41,7 @@ std::unexpected<Error> TensorError(const InferInput& input, std::string message)
   return InvalidArgument(fmt::format("{}: {}", TensorLabel(input.name), message));
 }
 
-// Returns true when `body` holds NaN, Infinity or -Infinity outside a string.
+// Returns true when `body` contains NaN, Infinity or -Infinity outside a string.
 bool HasNonFiniteToken(std::string_view body) {
   bool in_string = false;
   for (size_t i = 0; i < body.size(); ++i) {
@@ -66,22 +66,30 @@ bool HasNonFiniteToken(std::string_view body) {
 // Returns the integer range of an integer datatype.
 std::pair<double, double> IntegerRange(DataType type) {
   switch (type) {
-    case DataType::kUint8: return {0, 255};
-    case DataType::kUint16: return {0, 65535};
-    case DataType::kUint32: return {0, 4294967295.0};
-    case DataType::kUint64: return {0, 18446744073709551615.0};
-    case DataType::kInt8: return {-128, 127};
-    case DataType::kInt16: return {-32768, 32767};
-    case DataType::kInt32: return {-2147483648.0, 2147483647.0};
-    default: return {-9223372036854775808.0, 9223372036854775807.0};
+    case DataType::kUint8:
+      return {0, 255};
+    case DataType::kUint16:
+      return {0, 65535};
+    case DataType::kUint32:
+      return {0, 4294967295.0};
+    case DataType::kUint64:
+      return {0, 18446744073709551615.0};
+    case DataType::kInt8:
+      return {-128, 127};
+    case DataType::kInt16:
+      return {-32768, 32767};
+    case DataType::kInt32:
+      return {-2147483648.0, 2147483647.0};
+    default:
+      return {-9223372036854775808.0, 9223372036854775807.0};
   }
 }
 
 // Converts one JSON integer to double, checking the range of `type`.
 Result<double> IntegerElement(const Json& value, DataType type) {
   if (!value.is_number_integer()) {
-    return InvalidArgument(fmt::format("expected an integer for {}, got {}",
-                                       DataTypeName(type), JsonTypeName(value)));
+    return InvalidArgument(
+        fmt::format("expected an integer for {}, got {}", DataTypeName(type), JsonTypeName(value)));
   }
   bool in_range;
   double number;
@@ -133,8 +141,8 @@ Status AppendElement(const Json& value, size_t index, InferInput& input) {
     case DataType::kFp32:
     case DataType::kFp64: {
       if (!value.is_number()) {
-        return fail(fmt::format("expected a number for {}, got {}",
-                                DataTypeName(input.datatype), JsonTypeName(value)));
+        return fail(fmt::format("expected a number for {}, got {}", DataTypeName(input.datatype),
+                                JsonTypeName(value)));
       }
       double number = value.get<double>();
       if (input.datatype == DataType::kFp32 && std::isinf(static_cast<float>(number))) {
@@ -159,10 +167,10 @@ Status FlattenNested(const Json& value, size_t depth, size_t& index, InferInput&
                                           FormatShape(input.shape)));
   }
   if (value.size() != static_cast<uint64_t>(input.shape[depth])) {
-    return TensorError(input, fmt::format("nested data has {} elements in dimension {}, "
-                                          "shape {} expects {}",
-                                          value.size(), depth, FormatShape(input.shape),
-                                          input.shape[depth]));
+    return TensorError(
+        input, fmt::format("nested data has {} elements in dimension {}, "
+                           "shape {} expects {}",
+                           value.size(), depth, FormatShape(input.shape), input.shape[depth]));
   }
   for (const Json& child : value) {
     if (depth + 1 < rank) {
@@ -214,8 +222,8 @@ Result<size_t> ParseShape(const Json& tensor, InferInput& input) {
     return TensorError(input, "shape: missing required field");
   }
   if (!shape->is_array()) {
-    return TensorError(input, fmt::format("shape: expected an array, got {}",
-                                          JsonTypeName(*shape)));
+    return TensorError(input,
+                       fmt::format("shape: expected an array, got {}", JsonTypeName(*shape)));
   }
   if (shape->size() > kMaxRank) {
     return TensorError(input, fmt::format("shape has {} dimensions, at most {} are supported",
@@ -232,8 +240,8 @@ Result<size_t> ParseShape(const Json& tensor, InferInput& input) {
     int64_t size = dimension.get<int64_t>();
     input.shape.push_back(size);
     if (__builtin_mul_overflow(count, static_cast<size_t>(size), &count)) {
-      return TensorError(input, fmt::format("shape {} has too many elements",
-                                            FormatShape(input.shape)));
+      return TensorError(input,
+                         fmt::format("shape {} has too many elements", FormatShape(input.shape)));
     }
   }
   return count;
@@ -245,8 +253,8 @@ Result<DataType> ParseTensorDataType(const Json& tensor, const InferInput& input
     return TensorError(input, "datatype: missing required field");
   }
   if (!datatype->is_string()) {
-    return TensorError(input, fmt::format("datatype: expected a string, got {}",
-                                          JsonTypeName(*datatype)));
+    return TensorError(input,
+                       fmt::format("datatype: expected a string, got {}", JsonTypeName(*datatype)));
   }
   std::optional<DataType> type = ParseDataType(datatype->get<std::string>());
   if (!type) {
@@ -255,13 +263,14 @@ Result<DataType> ParseTensorDataType(const Json& tensor, const InferInput& input
                                           datatype->get<std::string>()));
   }
   if (*type == DataType::kFp16) {
-    return TensorError(input, "datatype FP16 needs the binary tensor data extension, which "
-                              "this server does not support; send FP32");
+    return TensorError(input,
+                       "datatype FP16 needs the binary tensor data extension, which "
+                       "this server does not support; send FP32");
   }
   return *type;
 }
 
-// Rejects a "parameters" object of a tensor or request that asks for binary data.
+// Rejects a "parameters" object of a tensor or request that requests binary data.
 Status CheckNoBinaryData(const Json& holder, std::string_view label) {
   auto parameters = holder.find("parameters");
   if (parameters == holder.end() || parameters->is_null()) return Ok();
@@ -272,9 +281,10 @@ Status CheckNoBinaryData(const Json& holder, std::string_view label) {
   for (std::string_view key : {"binary_data_size", "binary_data", "binary_data_output"}) {
     auto value = parameters->find(key);
     if (value != parameters->end() && !(value->is_boolean() && !value->get<bool>())) {
-      return InvalidArgument(fmt::format("{}: parameters.{}: the binary tensor data extension "
-                                         "is not supported; send tensors as JSON",
-                                         label, key));
+      return InvalidArgument(
+          fmt::format("{}: parameters.{}: the binary tensor data extension "
+                      "is not supported; send tensors as JSON",
+                      label, key));
     }
   }
   return Ok();
@@ -350,9 +360,10 @@ Result<Json> ParseRequestJson(std::string_view body, std::string_view what) {
     }
   }();
   if (!document && HasNonFiniteToken(body)) {
-    return InvalidArgument(fmt::format("{}; NaN and Infinity are not JSON: send null for a "
-                                       "missing value",
-                                       document.error().message()));
+    return InvalidArgument(
+        fmt::format("{}; NaN and Infinity are not JSON: send null for a "
+                    "missing value",
+                    document.error().message()));
   }
   return document;
 }

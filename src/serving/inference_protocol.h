@@ -78,7 +78,7 @@ struct InferRequest {
 };
 
 // Parses an infer request body.
-// Errors (kInvalidArgument): invalid JSON (with a hint when the body holds a
+// Errors (kInvalidArgument): invalid JSON (with a hint when the body contains a
 // bare NaN or Infinity token), a body that is not an object, an unknown key, a
 // missing or mistyped name, shape, datatype or data, a negative dimension, an
 // unknown datatype or FP16, an element that does not fit the datatype, nested
@@ -115,7 +115,7 @@ std::string FormatShape(std::span<const int64_t> shape);
 
 // Parses a request body as JSON; `what` names it in errors ("request body").
 // Errors (kInvalidArgument) as for tandem::ParseJson, plus a number outside
-// the range of double, and a hint to send null when the body holds a bare
+// the range of double, and a hint to send null when the body contains a bare
 // NaN or Infinity token.
 Result<Json> ParseRequestJson(std::string_view body, std::string_view what);
 

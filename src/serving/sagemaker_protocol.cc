@@ -70,8 +70,8 @@ std::optional<MediaType> MatchMediaRange(std::string_view bare, MediaType reques
 
 Result<Json> RecordAt(const Json& value, std::string_view path) {
   if (!value.is_object()) {
-    return InvalidArgument(fmt::format("{}: expected an object (a record), got {}", path,
-                                       JsonTypeName(value)));
+    return InvalidArgument(
+        fmt::format("{}: expected an object (a record), got {}", path, JsonTypeName(value)));
   }
   return value;
 }
@@ -80,9 +80,12 @@ Result<Json> RecordAt(const Json& value, std::string_view path) {
 
 std::string_view MediaTypeName(MediaType type) {
   switch (type) {
-    case MediaType::kJson: return "application/json";
-    case MediaType::kJsonLines: return "application/jsonlines";
-    case MediaType::kCsv: return "text/csv";
+    case MediaType::kJson:
+      return "application/json";
+    case MediaType::kJsonLines:
+      return "application/jsonlines";
+    case MediaType::kCsv:
+      return "text/csv";
   }
   return "application/json";
 }
@@ -91,9 +94,10 @@ Result<MediaType> ParseContentType(std::string_view content_type) {
   std::string bare = BareMediaType(content_type);
   if (bare.empty()) return MediaType::kJson;
   if (std::optional<MediaType> type = ExactMediaType(bare)) return *type;
-  return UnsupportedMediaType(fmt::format("Content-Type \"{}\" is not supported; send "
-                                          "application/json, application/jsonlines or text/csv",
-                                          bare));
+  return UnsupportedMediaType(
+      fmt::format("Content-Type \"{}\" is not supported; send "
+                  "application/json, application/jsonlines or text/csv",
+                  bare));
 }
 
 std::optional<MediaType> NegotiateAccept(std::string_view accept, MediaType request_type) {
@@ -140,9 +144,10 @@ Result<std::vector<Json>> ParseJsonRecords(std::string_view body) {
     return records;
   }
   if (!document.is_array()) {
-    return InvalidArgument(fmt::format("request body: expected a record, an array of records or "
-                                       "{{\"instances\": [...]}}, got {}",
-                                       JsonTypeName(document)));
+    return InvalidArgument(
+        fmt::format("request body: expected a record, an array of records or "
+                    "{{\"instances\": [...]}}, got {}",
+                    JsonTypeName(document)));
   }
   if (document.empty()) return InvalidArgument("request body: empty array, expected records");
   records.reserve(document.size());

@@ -8,7 +8,7 @@
 //   application/jsonlines  one record object per line; blank lines are skipped
 //                          (also accepted: application/jsonl, application/x-jsonlines)
 //   text/csv               rows of raw fields in the model's input order, no
-//                          header; parsed by the caller with the model's pipeline
+//                          header. The caller parses them with the model's pipeline.
 // A record is a JSON object mapping raw field names to values.
 #pragma once
 
@@ -38,7 +38,7 @@ Result<MediaType> ParseContentType(std::string_view content_type);
 // Picks the response type from an Accept header: the supported type with the
 // highest q value, earlier entries winning ties. An empty header, "*/*" or
 // "text/*"-style wildcards that match `request_type` give `request_type`.
-// Returns nullopt when nothing acceptable is supported (answer 406).
+// Returns nullopt when nothing acceptable is supported (respond with 406).
 std::optional<MediaType> NegotiateAccept(std::string_view accept, MediaType request_type);
 
 // Parses an application/json body into records (see the file comment).

@@ -1,0 +1,44 @@
+// `tandem serve`: the inference server (docs/serving.md).
+//
+//   tandem serve --model DIR | --model NAME:VERSION --registry URL  (repeatable)
+//                [--host 127.0.0.1] [--port 8080] [--threads N] [--cache-dir DIR]
+//                [--max-body-mb 6] [--drain-seconds 20] [--log-level info]
+//
+// With no --model and /opt/ml/model present (a SageMaker endpoint container),
+// that directory is served. The port defaults to $SAGEMAKER_BIND_TO_PORT, else
+// 8080. The socket listens before the models finish loading; readiness turns
+// 200 once every model has loaded and passed its self-tests.
+// SIGTERM or SIGINT: readiness returns 503, the listening socket closes,
+// requests in flight finish (up to --drain-seconds), and the process exits 0.
+// Exit code 2: bad options or the address cannot be bound.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "common/command.h"
+
+namespace tandem::serving {
+
+struct ServeSettings {
+  std::vector<std::string> models;  // --model values
+  std::string registry_url;         // --registry
+  std::string host = "127.0.0.1";
+  int port = -1;          // -1: $SAGEMAKER_BIND_TO_PORT, else 8080
+  int threads = 0;        // 0: hardware threads
+  std::string cache_dir;  // empty: a fresh directory under the system temp directory
+  double max_body_mb = 6;
+  int drain_seconds = 20;
+  std::string log_level = "info";
+};
+
+// Runs the server until SIGTERM or SIGINT and returns the exit code.
+// REQUIRES: called from the main thread before any other thread starts, so
+// that blocking the stop signals covers every thread.
+int RunServe(const ServeSettings& settings);
+
+// Declares `tandem serve` and its options on `app`.
+void AddServeCommand(CLI::App& app, CommandAction& action);
+
+}  // namespace tandem::serving
