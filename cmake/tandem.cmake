@@ -16,5 +16,7 @@ function(tandem_test name)
   target_compile_definitions(${name} PRIVATE
     TANDEM_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     TANDEM_BINARY="${CMAKE_BINARY_DIR}/src/cli/tandem")
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  # libxgboost's OpenMP threads busy-wait by default, which starves parallel tests on 2 cores.
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
 endfunction()

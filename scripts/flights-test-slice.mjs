@@ -23,7 +23,7 @@ const WINDOWS = [
 // Returns `count` indices spread evenly over `ordered` (the first one always included).
 function sampleEvenly(ordered, count) {
   if (ordered.length < count) {
-    throw new Error(`the window holds ${ordered.length} rows, fewer than the ${count} to sample`)
+    throw new Error(`the window contains ${ordered.length} rows, fewer than the ${count} to sample`)
   }
   const sample = new Uint32Array(count)
   for (let k = 0; k < count; k++) sample[k] = ordered[Math.floor((k * ordered.length) / count)]

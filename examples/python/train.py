@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Trains an XGBoost flight-delay model as a user's own entry point would.
 
-An example of the SageMaker training contract that `tandem train` provides on every backend:
-the script reads its channels and hyperparameters from the SM_* environment, writes its model to
-SM_MODEL_DIR and its metrics to SM_OUTPUT_DATA_DIR, and on bad input writes a one-line reason to
+An example of the SageMaker training contract that `tandem train` provides on every backend. The
+script reads its channels and hyperparameters from the SM_* environment. It writes its model to
+SM_MODEL_DIR and its metrics to SM_OUTPUT_DATA_DIR. On bad input it writes a one-line reason to
 the `failure` file of the output directory and exits 1.
 
 Input: every *.csv file of the train channel (and of the validation channel, if given), with the
@@ -61,7 +61,7 @@ def channel_files(variable):
         return None
     files = sorted(glob.glob(os.path.join(directory, "**", "*.csv"), recursive=True))
     if not files:
-        raise InputError(f"{variable}={directory} holds no .csv file")
+        raise InputError(f"{variable}={directory} contains no .csv file")
     return files
 
 

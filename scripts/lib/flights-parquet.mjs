@@ -42,7 +42,7 @@ export async function readFlightsParquet(path) {
   }
   await parquetRead({
     file, metadata, compressors, columns: COLUMNS, onChunk,
-    // Microseconds since 1970 stay below 2^53 until the year 2255, so a double holds them exactly.
+    // Microseconds since 1970 stay below 2^53 until the year 2255, so a double represents them exactly.
     parsers: { timestampFromMicroseconds: (micros) => Number(micros) },
   })
 
@@ -73,7 +73,7 @@ export function formatDate(micros) {
          `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}`
 }
 
-// Quotes a CSV field when it holds a separator, a quote or a line break (RFC 4180).
+// Quotes a CSV field when it contains a separator, a quote or a line break (RFC 4180).
 function csvField(text) {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }

@@ -48,7 +48,7 @@ Result<std::string> ResolveToken(const ClientOptions& options) {
   return Trim(std::move(contents));
 }
 
-// Turns a non-2xx answer into an Error carrying the server's code and message.
+// Turns a non-2xx response into an Error carrying the server's code and message.
 Error ErrorFromResponse(const http::Response& response) {
   Result<Json> body = ParseJson(response.body, "error body");
   if (body && body->is_object() && body->contains("error") && (*body)["error"].is_string()) {
@@ -108,6 +108,11 @@ Result<http::Response> ApiClient::Send(std::string_view method, std::string_view
         fmt::format("cannot reach the control plane at {}: is `tandem server` running?", base_url_));
   }
   if (!response) return std::unexpected(response.error());
+  if (response->status == 401 && token_.empty()) {
+    return Unauthenticated(
+        "this call needs the admin token: pass --token, set TANDEM_TOKEN, or give --token-file "
+        "or --data-dir (the server's data directory, which holds admin.token)");
+  }
   if (response->status < 200 || response->status >= 300) {
     return std::unexpected(ErrorFromResponse(*response));
   }

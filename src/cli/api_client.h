@@ -34,7 +34,7 @@ struct ClientOptions {
 // Declares --url, --token, --token-file and --data-dir on `command`.
 void AddClientOptions(CLI::App& command, ClientOptions& options);
 
-// A successful (2xx) answer with its status and parsed JSON body.
+// A successful (2xx) response with its status and parsed JSON body.
 struct ApiResponse {
   int status = 0;
   Json body;
@@ -53,14 +53,15 @@ class ApiClient {
 
   const std::string& base_url() const { return base_url_; }
 
-  // Sends METHOD /api/v1 + `target` and parses the JSON answer.
-  // Errors: a non-2xx answer becomes an Error with the server's code and
-  // message; an unreachable server becomes kUnavailable "cannot reach the
+  // Sends METHOD /api/v1 + `target` and parses the JSON response.
+  // Errors: a non-2xx response becomes an Error with the server's code and
+  // message (a 401 without any token configured says how to give one); an
+  // unreachable server becomes kUnavailable "cannot reach the
   // control plane at URL: is `tandem server` running?".
   Result<ApiResponse> Call(std::string_view method, std::string_view target,
                            std::string_view body = "");
 
-  // As Call, but returns the raw body of a 2xx answer (package downloads).
+  // As Call, but returns the raw body of a 2xx response (package downloads).
   Result<std::string> Download(std::string_view target);
 
  private:

@@ -23,8 +23,8 @@ std::string FormatJobTable(const Json& jobs);
 // {"ModelName", "LatestVersion", "CreationTime", "LastModifiedTime"}).
 std::string FormatModelTable(const Json& models);
 
-// Returns a multi-line description of one model version (the answer of
-// GET /models/{name}/versions/{v}): version, job, created, package digest,
+// Returns a multi-line description of one model version (the response
+// of GET /models/{name}/versions/{v}): version, job, created, package digest,
 // metrics (Rmse and Mae next to BaselineRmse and BaselineMae), lineage and the
 // number of self-test cases.
 std::string FormatModelVersionDescription(const Json& version);

@@ -76,11 +76,13 @@ std::string FormatStatusLine(const Json& job, int64_t now_millis) {
   if (std::optional<int64_t> rows = IntField(progress, "RowsRead")) {
     parts.push_back("rows " + FormatCount(*rows));
   }
-  std::optional<int64_t> round = IntField(progress, "Round");
-  if (round) {
-    std::optional<int64_t> total = IntField(progress, "TotalRounds");
-    parts.push_back(total ? fmt::format("round {}/{}", *round, *total)
-                          : fmt::format("round {}", *round));
+  // A round count of 0 means the algorithm has not started boosting yet.
+  int64_t round = IntField(progress, "Round").value_or(0);
+  int64_t total = IntField(progress, "TotalRounds").value_or(0);
+  if (total > 0) {
+    parts.push_back(fmt::format("round {}/{}", round, total));
+  } else if (round > 0) {
+    parts.push_back(fmt::format("round {}", round));
   }
   return fmt::format("{}", fmt::join(parts, "  "));
 }

@@ -19,7 +19,8 @@ std::string FormatCount(int64_t value);
 // Returns the one-line live status of `job` as `tandem job wait` shows it:
 //   "InProgress  Training  elapsed 1m23s  rows 2,700,000  round 57/200"
 // Elapsed runs from CreationTime to TrainingEndTime when the job has ended,
-// else to `now_millis`. Parts whose fields are absent are left out.
+// else to `now_millis`. Parts whose fields are absent are left out, and so is
+// the round while both Round and TotalRounds are 0.
 std::string FormatStatusLine(const Json& job, int64_t now_millis);
 
 // Returns true when TrainingJobStatus is Completed, Failed or Stopped.

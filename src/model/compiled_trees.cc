@@ -39,8 +39,8 @@ struct Objective {
   OutputTransform output;  // how the summed margin becomes the prediction
 };
 
-// The objectives whose base_score and output transforms libxgboost 1.7.4
-// applies as listed (its ObjFunction::ProbToMargin and PredTransform).
+// The objectives whose base_score and output transforms are known; each row is
+// checked against libxgboost 1.7.4 by compiled_trees_test.cc.
 constexpr Objective kObjectives[] = {
     {"reg:squarederror", MarginTransform::kIdentity, OutputTransform::kIdentity},
     {"reg:linear", MarginTransform::kIdentity, OutputTransform::kIdentity},
@@ -67,9 +67,10 @@ const Objective* FindObjective(std::string_view name) {
   return nullptr;
 }
 
-// The expressions below repeat libxgboost 1.7.4's float32 arithmetic operation
-// for operation (src/common/math.h Sigmoid, src/objective/regression_loss.h),
-// because any other order of rounding changes the last bit.
+// The expressions below repeat libxgboost's float32 arithmetic operation for
+// operation (Sigmoid is XGBoost's src/common/math.h), because any other order of
+// rounding changes the last bit. compiled_trees_test.cc checks them against
+// libxgboost 1.7.4, including margins past the sigmoid's clamp.
 float ToMargin(float base_score, MarginTransform transform) {
   switch (transform) {
     case MarginTransform::kIdentity: return base_score;
@@ -99,30 +100,43 @@ float ToOutput(float margin, OutputTransform transform) {
 // ---------------------------------------------------------------------------
 // Compiled layout
 
-// One tree node. A node's children are nodes[left] and nodes[left + 1];
-// left == 0 marks a leaf, since index 0 is the first tree's root, never a child.
+// One tree node, 12 bytes. An internal node's children are nodes[left] and
+// nodes[left + 1]. A leaf has left == its own index and kInternalBit clear,
+// so that a walk that reaches it stays there: every walk can then run for a
+// fixed number of levels without a data-dependent branch.
 struct Node {
   float value;       // split condition, or the leaf value for a leaf
-  uint32_t feature;  // feature index in bits 0-30; bit 31 set: missing goes left
+  uint32_t feature;  // feature index (bits 0-29) and the two flag bits below
   uint32_t left;
 };
 static_assert(sizeof(Node) == 12);
 
-constexpr uint32_t kDefaultLeftBit = 1u << 31;
-constexpr uint32_t kFeatureMask = kDefaultLeftBit - 1;
+constexpr uint32_t kDefaultLeftBit = 1u << 31;  // a missing value goes left
+constexpr uint32_t kInternalBit = 1u << 30;     // the node has children
+constexpr uint32_t kFeatureMask = kInternalBit - 1;
 
-// Returns the index of the leaf that `row` reaches from nodes[root].
-inline uint32_t FindLeaf(const Node* nodes, uint32_t index, const float* row) {
-  while (nodes[index].left != 0) {
-    const Node& node = nodes[index];
-    float value = row[node.feature & kFeatureMask];
-    // libxgboost: a missing (NaN) value takes the default child; any other
-    // value goes left when value < split condition, so +-inf are ordinary.
-    bool go_left = std::isnan(value) ? (node.feature & kDefaultLeftBit) != 0 : value < node.value;
-    index = node.left + (go_left ? 0 : 1);
+// Moves each of the kLanes walks (nodes[index[k]] on rows[k]) one level down;
+// a walk at a leaf stays put. Branch-free, so that the walks' memory loads
+// overlap instead of waiting on mispredicted branches.
+template <size_t kLanes>
+inline void StepAll(const Node* nodes, uint32_t (&index)[kLanes],
+                    const float* const (&rows)[kLanes]) {
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kLanes; ++k) {
+    const Node& node = nodes[index[k]];
+    float value = rows[k][node.feature & kFeatureMask];
+    // libxgboost 1.7: NaN (missing) takes the default child; any other value
+    // goes left when value < split condition, so +-inf are ordinary values.
+    uint32_t go_left = static_cast<uint32_t>(value < node.value) |
+                       (static_cast<uint32_t>(std::isnan(value)) & (node.feature >> 31));
+    uint32_t go_right = (go_left ^ 1u) & (node.feature >> 30) & 1u;
+    index[k] = node.left + go_right;
   }
-  return index;
 }
+
+// Walks evaluated side by side: one row on kLanes trees, or one tree on
+// kLanes rows.
+constexpr size_t kLanes = 8;
 
 // Rows evaluated together, one tree at a time, so that each tree is read from
 // memory once per block rather than once per row.
@@ -130,15 +144,28 @@ constexpr size_t kBlockRows = 64;
 
 class CompiledTrees final : public Predictor {
  public:
-  CompiledTrees(std::vector<Node> nodes, std::vector<uint32_t> roots, size_t num_features,
-                float base_margin, OutputTransform output)
-      : nodes_(std::move(nodes)), roots_(std::move(roots)), num_features_(num_features),
-        base_margin_(base_margin), output_(output) {}
+  // `roots` and `depths` give each tree's root index in `nodes` and its depth
+  // (maximum number of edges from root to a leaf), in the order libxgboost
+  // sums them.
+  CompiledTrees(std::vector<Node> nodes, std::vector<uint32_t> roots, std::vector<int> depths,
+                size_t num_features, float base_margin, OutputTransform output)
+      : nodes_(std::move(nodes)), roots_(std::move(roots)), depths_(std::move(depths)),
+        num_features_(num_features), base_margin_(base_margin), output_(output) {
+    // Each group of kLanes consecutive trees runs as deep as its deepest tree.
+    for (size_t begin = 0; begin < depths_.size(); begin += kLanes) {
+      size_t end = std::min(begin + kLanes, depths_.size());
+      group_depths_.push_back(*std::max_element(depths_.begin() + begin, depths_.begin() + end));
+    }
+  }
 
   std::string_view name() const override { return "compiled_trees"; }
   size_t num_features() const override { return num_features_; }
 
   Status Predict(const float* features, size_t rows, float* out) const override {
+    if (rows < kLanes) {
+      for (size_t r = 0; r < rows; ++r) out[r] = PredictRow(features + r * num_features_);
+      return Ok();
+    }
     for (size_t begin = 0; begin < rows; begin += kBlockRows) {
       size_t count = std::min(kBlockRows, rows - begin);
       PredictBlock(features + begin * num_features_, count, out + begin);
@@ -147,23 +174,51 @@ class CompiledTrees final : public Predictor {
   }
 
  private:
-  // Sums the trees in model order into one float32 margin per row, as
-  // libxgboost does, then applies the objective's transform.
+  // One row: walks kLanes trees at a time, then adds their leaf values in
+  // tree order, as libxgboost sums them (float32, starting at base_margin_).
+  float PredictRow(const float* row) const {
+    const Node* nodes = nodes_.data();
+    const float* rows[kLanes];
+    std::fill_n(rows, kLanes, row);
+    float margin = base_margin_;
+    size_t trees = roots_.size();
+    for (size_t begin = 0, group = 0; begin < trees; begin += kLanes, ++group) {
+      size_t count = std::min(kLanes, trees - begin);
+      uint32_t index[kLanes];
+      // Lanes past the last tree walk the first tree again; their leaves are ignored.
+      for (size_t k = 0; k < kLanes; ++k) index[k] = roots_[k < count ? begin + k : 0];
+      for (int level = 0; level < group_depths_[group]; ++level) StepAll(nodes, index, rows);
+      for (size_t k = 0; k < count; ++k) margin += nodes[index[k]].value;
+    }
+    return ToOutput(margin, output_);
+  }
+
+  // kLanes to kBlockRows rows: each tree walks kLanes rows at a time.
   void PredictBlock(const float* features, size_t count, float* out) const {
+    const Node* nodes = nodes_.data();
     float margins[kBlockRows];
     std::fill_n(margins, count, base_margin_);
-    const Node* nodes = nodes_.data();
-    for (uint32_t root : roots_) {
-      const float* row = features;
-      for (size_t r = 0; r < count; ++r, row += num_features_) {
-        margins[r] += nodes[FindLeaf(nodes, root, row)].value;
+    for (size_t tree = 0; tree < roots_.size(); ++tree) {
+      for (size_t begin = 0; begin < count; begin += kLanes) {
+        size_t lanes = std::min(kLanes, count - begin);
+        const float* rows[kLanes];
+        uint32_t index[kLanes];
+        // Lanes past the last row walk the block's first row again, ignored.
+        for (size_t k = 0; k < kLanes; ++k) {
+          rows[k] = features + (k < lanes ? begin + k : 0) * num_features_;
+          index[k] = roots_[tree];
+        }
+        for (int level = 0; level < depths_[tree]; ++level) StepAll(nodes, index, rows);
+        for (size_t k = 0; k < lanes; ++k) margins[begin + k] += nodes[index[k]].value;
       }
     }
     for (size_t r = 0; r < count; ++r) out[r] = ToOutput(margins[r], output_);
   }
 
   std::vector<Node> nodes_;
-  std::vector<uint32_t> roots_;  // index of each tree's root in nodes_, in model order
+  std::vector<uint32_t> roots_;
+  std::vector<int> depths_;
+  std::vector<int> group_depths_;  // maximum depth of each kLanes consecutive trees
   size_t num_features_;
   float base_margin_;
   OutputTransform output_;
@@ -233,8 +288,8 @@ class ModelReader {
     return value;
   }
 
-  // Reads an array of `size` numbers (or booleans, for default_left in older
-  // models) converted to T.
+  // Reads an array of `size` numbers converted to T. Booleans count as 0 and 1,
+  // in case a writer stores default_left as booleans.
   template <typename T>
   Result<std::vector<T>> Array(const ModelJson& object, std::string_view path,
                                std::string_view key, size_t size) const {
@@ -323,7 +378,7 @@ Result<TreeArrays> ReadTree(const ModelReader& reader, const ModelJson& tree, st
                           reader.Array<float>(tree, path, "split_conditions", size));
   TANDEM_ASSIGN_OR_RETURN(arrays.default_left,
                           reader.Array<int64_t>(tree, path, "default_left", size));
-  // Models written before categorical support (XGBoost < 1.6) have no split_type.
+  // Models written by XGBoost versions without categorical splits have no split_type.
   if (tree.contains("split_type")) {
     TANDEM_ASSIGN_OR_RETURN(std::vector<int64_t> split_type,
                             reader.Array<int64_t>(tree, path, "split_type", size));
@@ -356,8 +411,8 @@ Status CheckNode(const ModelReader& reader, const TreeArrays& tree, size_t i,
                                       right, size - 1));
   }
   if (right != left + 1) {
-    // libxgboost 1.7 takes left + 1 as the right child whatever right_children
-    // says; XGBoost's own trees always satisfy this.
+    // libxgboost takes left + 1 as the right child, whatever right_children
+    // contains. Trees that XGBoost trains always satisfy this.
     return reader.Unsupported(fmt::format("{}: node {} whose right child {} does not follow its "
                                           "left child {}",
                                           tree.path, i, right, left));
@@ -372,26 +427,37 @@ Status CheckNode(const ModelReader& reader, const TreeArrays& tree, size_t i,
   return Ok();
 }
 
+// A tree's place in the compiled node array.
+struct CompiledTree {
+  uint32_t root = 0;
+  int depth = 0;  // maximum number of edges from the root to a leaf
+};
+
 // Appends `tree` to `nodes` in breadth-first order, each pair of children in
-// adjacent slots, and returns the root's index. Nodes unreachable from the root
-// (deleted by pruning) are left out.
-Result<uint32_t> AppendTree(const ModelReader& reader, const TreeArrays& tree,
-                            const ModelShape& shape, std::vector<Node>& nodes) {
+// adjacent slots. Nodes unreachable from the root (deleted by pruning) are
+// left out.
+Result<CompiledTree> AppendTree(const ModelReader& reader, const TreeArrays& tree,
+                                const ModelShape& shape, std::vector<Node>& nodes) {
   if (nodes.size() + tree.left.size() > std::numeric_limits<uint32_t>::max() / 2) {
     return reader.Invalid(tree.path, "the model has more than 2^31 nodes in total");
   }
   std::vector<bool> reached(tree.left.size(), false);
-  // (index in the JSON tree, slot in `nodes`) still to fill.
-  std::vector<std::pair<size_t, uint32_t>> queue;
-  auto root = static_cast<uint32_t>(nodes.size());
+  struct Pending {
+    size_t index;   // in the JSON tree
+    uint32_t slot;  // in `nodes`
+    int depth;
+  };
+  std::vector<Pending> queue;
+  CompiledTree compiled{static_cast<uint32_t>(nodes.size()), 0};
   nodes.emplace_back();
-  queue.emplace_back(0, root);
+  queue.push_back({0, compiled.root, 0});
   reached[0] = true;
   for (size_t next = 0; next < queue.size(); ++next) {
-    auto [i, slot] = queue[next];
+    auto [i, slot, depth] = queue[next];
+    compiled.depth = std::max(compiled.depth, depth);
     TANDEM_RETURN_IF_ERROR(CheckNode(reader, tree, i, shape));
     if (tree.left[i] == -1) {
-      nodes[slot] = Node{tree.split_condition[i], 0, 0};
+      nodes[slot] = Node{tree.split_condition[i], 0, slot};
       continue;
     }
     auto left = static_cast<size_t>(tree.left[i]);
@@ -407,13 +473,13 @@ Result<uint32_t> AppendTree(const ModelReader& reader, const TreeArrays& tree,
     auto left_slot = static_cast<uint32_t>(nodes.size());
     nodes.emplace_back();
     nodes.emplace_back();
-    uint32_t feature = static_cast<uint32_t>(tree.split_index[i]) |
+    uint32_t feature = static_cast<uint32_t>(tree.split_index[i]) | kInternalBit |
                        (tree.default_left[i] != 0 ? kDefaultLeftBit : 0);
     nodes[slot] = Node{tree.split_condition[i], feature, left_slot};
-    queue.emplace_back(left, left_slot);
-    queue.emplace_back(left + 1, left_slot + 1);
+    queue.push_back({left, left_slot, depth + 1});
+    queue.push_back({left + 1, left_slot + 1, depth + 1});
   }
-  return root;
+  return compiled;
 }
 
 // The parts of "learner" other than the trees.
@@ -556,17 +622,18 @@ Result<std::unique_ptr<Predictor>> Compile(const ModelReader& reader, const Mode
 
   std::vector<Node> nodes;
   std::vector<uint32_t> roots;
-  roots.reserve(trees.size());
+  std::vector<int> depths;
   for (const TreeRef& tree : trees) {
     std::string path = fmt::format("learner.gradient_booster.model.trees[{}]", tree.index);
     TANDEM_ASSIGN_OR_RETURN(TreeArrays arrays, ReadTree(reader, *tree.json, std::move(path)));
-    TANDEM_ASSIGN_OR_RETURN(uint32_t root, AppendTree(reader, arrays, facts.shape, nodes));
-    roots.push_back(root);
+    TANDEM_ASSIGN_OR_RETURN(CompiledTree compiled, AppendTree(reader, arrays, facts.shape, nodes));
+    roots.push_back(compiled.root);
+    depths.push_back(compiled.depth);
   }
   nodes.shrink_to_fit();
   float base_margin = ToMargin(facts.base_score, facts.objective->margin);
   return std::unique_ptr<Predictor>(new CompiledTrees(std::move(nodes), std::move(roots),
-                                                      num_features, base_margin,
+                                                      std::move(depths), num_features, base_margin,
                                                       facts.objective->output));
 }
 

@@ -31,9 +31,14 @@
 //   - sigmoid is 1 / (exp(min(-margin, 88.7)) + 1 + 1e-16) in float32, and
 //     exp is the C library's expf, as in libxgboost 1.7.4.
 //
-// Layout: all trees share one array of 12-byte nodes whose two children sit
-// next to each other; Predict walks blocks of rows through one tree at a time
-// so that the tree stays in cache.
+// Layout and evaluation: all trees share one array of 12-byte nodes, laid out
+// breadth-first per tree with the two children of a node side by side. Leaves
+// point to themselves, so each walk runs a fixed number of levels (the tree's
+// depth) without data-dependent branches. Eight walks run interleaved. A
+// single row walks 8 trees at a time; a batch walks each tree with 8 rows at a
+// time over blocks of 64 rows, which keeps the tree in cache. A tree much
+// deeper than most of its leaves (grow_policy=lossguide) costs its full depth
+// for every row.
 #pragma once
 
 #include <cstddef>
@@ -53,14 +58,15 @@ namespace tandem::model {
 // of threads may call it at once on the same object.
 //
 // Errors:
-//   kNotFound            `model_json` does not exist;
-//   kFailedPrecondition  the model is valid but of a kind listed above as
-//                        unsupported (the message names it): use libxgboost;
-//   kInvalidArgument     the file is not a valid XGBoost JSON model
-//                        (unparsable, a missing or mistyped field, arrays of
+//   kNotFound            `model_json` does not exist.
+//   kFailedPrecondition  The model is valid but of a kind listed above as
+//                        unsupported, and the message names it. Use libxgboost.
+//   kInvalidArgument     The file is not a valid XGBoost JSON model: not
+//                        parsable, a missing or mistyped field, arrays of
 //                        different lengths, a child or feature index out of
-//                        range, a cycle), naming the file and the field; or the
-//                        model's feature count differs from `num_features`.
+//                        range, or a cycle. The message names the file and the
+//                        field. Also when the model's feature count differs
+//                        from `num_features`.
 Result<std::unique_ptr<Predictor>> LoadCompiledTrees(const std::filesystem::path& model_json,
                                                      size_t num_features);
 

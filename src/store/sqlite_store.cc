@@ -4,11 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <charconv>
 #include <mutex>
 
-#include "common/crypto.h"
 #include "store/sqlite_db.h"
+#include "store/store_rows.h"
 
 namespace tandem::store {
 namespace {
@@ -100,63 +99,9 @@ CREATE TABLE model_versions (
 )sql"},
 }};
 
-constexpr std::string_view kJobColumns =
-    "id, name, repository, spec, spec_digest, status, secondary_status, failure_reason, "
-    "training_start_ms, training_end_ms, progress, progress_observed_ms, created_ms, updated_ms, "
-    "last_event_ms, backend, native_id, job_token_digest, model_name, model_version, row_version, "
-    "seq";
-
-constexpr std::string_view kVersionColumns =
-    "model_name, version, job_id, training_job_name, package_digest, package_size_bytes, "
-    "manifest, created_ms";
-
-constexpr std::string_view kPageTokenPrefix = "jobs-before:";
-
-std::string Hex(std::string_view bytes) {
-  std::string out;
-  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
-  return out;
-}
-
-// Returns the job seq a page token continues after, or an error naming it.
-Result<int64_t> DecodePageToken(std::string_view token) {
-  auto invalid = [&] {
-    return InvalidArgument(fmt::format(
-        "page_token: \"{}\" is not a token from a previous page; omit it to start over",
-        token.substr(0, 64)));
-  };
-  if (token.size() % 2 != 0 || token.size() > 128) return invalid();
-  std::string text;
-  for (size_t i = 0; i < token.size(); i += 2) {
-    unsigned value = 0;
-    auto [end, error] = std::from_chars(token.data() + i, token.data() + i + 2, value, 16);
-    if (error != std::errc() || end != token.data() + i + 2) return invalid();
-    text += static_cast<char>(value);
-  }
-  if (!text.starts_with(kPageTokenPrefix)) return invalid();
-  std::string_view digits = std::string_view(text).substr(kPageTokenPrefix.size());
-  int64_t seq = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
-  if (error != std::errc() || end != digits.data() + digits.size() || seq <= 0) return invalid();
-  return seq;
-}
-
-std::string EncodePageToken(int64_t seq) {
-  return Hex(fmt::format("{}{}", kPageTokenPrefix, seq));
-}
-
-Result<Json> ParseStoredJson(const std::string& text, std::string_view field) {
-  auto parsed = ParseJson(text, field);
-  if (!parsed) return Internal(fmt::format("stored {} is corrupt: {}", field, parsed.error().message()));
-  return parsed;
-}
-
-// Converts a stored enum name back, treating a bad one as corruption.
-template <typename T>
-Result<T> ParseStored(Result<T> parsed, std::string_view field) {
-  if (!parsed) return Internal(fmt::format("stored {} is corrupt: {}", field, parsed.error().message()));
-  return parsed;
-}
+using rows::kEventColumns;
+using rows::kJobColumns;
+using rows::kVersionColumns;
 
 class SqliteStore final : public Store {
  public:
@@ -180,19 +125,15 @@ class SqliteStore final : public Store {
   // Helpers below run inside a transaction the caller holds, with mu_ held.
   Result<std::optional<Job>> FindJob(std::string_view sql_condition, std::string_view value);
   Result<Job> LoadJob(std::string_view id);
-  Result<Job> JobFromRow(const Query& row);
   Result<std::vector<jobs::StatusTransition>> LoadTransitions(std::string_view job_id);
   Status WriteTransitions(std::string_view job_id,
                           const std::vector<jobs::StatusTransition>& transitions);
   Status InsertJob(const Job& job);
-  Status UpdateJobState(const Job& before, const jobs::JobState& state, int64_t now_ms,
-                        bool changed);
+  Status UpdateJobState(const Job& before, const rows::EventDecision& decision);
   Result<std::optional<StoredEvent>> FindEvent(std::string_view job_id, std::string_view event_id);
   Status InsertEvent(const jobs::Event& event, int64_t now_ms, const jobs::Transition& verdict);
   Result<ModelVersion> RegisterVersion(const Job& job, const jobs::ModelPackageRef& package,
                                        int64_t now_ms);
-  Result<StoredEvent> EventFromRow(const Query& row, std::string_view job_id);
-  Result<ModelVersion> VersionFromRow(const Query& row);
   Result<bool> ModelExists(std::string_view model);
 
   std::mutex mu_;
@@ -239,53 +180,18 @@ Status SqliteStore::Migrate(const std::filesystem::path& path) {
 // ---------------------------------------------------------------------------
 // Jobs
 
-Result<Job> SqliteStore::JobFromRow(const Query& row) {
-  Job job;
-  job.id = row.Text(0);
-  job.name = row.Text(1);
-  job.repository = row.Text(2);
-  std::string spec_field = fmt::format("spec of job {}", job.id);
-  TANDEM_ASSIGN_OR_RETURN(Json spec, ParseStoredJson(row.Text(3), spec_field));
-  TANDEM_ASSIGN_OR_RETURN(job.spec, ParseStored(jobs::ParseJobSpec(spec), spec_field));
-  job.spec_digest = row.Text(4);
-
-  jobs::JobState& state = job.state;
-  TANDEM_ASSIGN_OR_RETURN(state.status, ParseStored(jobs::ParseJobStatus(row.Text(5)), "status"));
-  TANDEM_ASSIGN_OR_RETURN(state.secondary_status,
-                          ParseStored(jobs::ParseSecondaryStatus(row.Text(6)), "status"));
-  state.failure_reason = row.Text(7);
-  state.training_start_ms = row.OptionalInt(8);
-  state.training_end_ms = row.OptionalInt(9);
-  TANDEM_ASSIGN_OR_RETURN(state.progress,
-                          ParseStoredJson(row.Text(10), fmt::format("progress of job {}", job.id)));
-  state.progress_observed_ms = row.OptionalInt(11);
-
-  job.created_ms = row.Int(12);
-  job.updated_ms = row.Int(13);
-  job.last_event_ms = row.Int(14);
-  job.backend = row.Text(15);
-  job.native_id = row.Text(16);
-  job.job_token_digest = row.Text(17);
-  if (!row.IsNull(18)) job.model_version = ModelVersionRef{row.Text(18), row.Int(19)};
-  job.row_version = row.Int(20);
-  return job;
-}
-
 Result<std::vector<jobs::StatusTransition>> SqliteStore::LoadTransitions(std::string_view job_id) {
   TANDEM_ASSIGN_OR_RETURN(
-      Query query, db_->Prepare("SELECT status, start_ms, end_ms, message FROM job_transitions "
-                                "WHERE job_id = ? ORDER BY position"));
+      Query query, db_->Prepare(fmt::format(
+                       "SELECT {} FROM job_transitions WHERE job_id = ? ORDER BY position",
+                       rows::kTransitionColumns)));
   query.Bind(0, job_id);
   std::vector<jobs::StatusTransition> transitions;
   while (true) {
     TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) break;
-    TANDEM_ASSIGN_OR_RETURN(auto status,
-                            ParseStored(jobs::ParseSecondaryStatus(query.Text(0)), "transition"));
-    transitions.push_back(jobs::StatusTransition{.status = status,
-                                                 .start_ms = query.Int(1),
-                                                 .end_ms = query.OptionalInt(2),
-                                                 .message = query.Text(3)});
+    TANDEM_ASSIGN_OR_RETURN(jobs::StatusTransition entry, rows::TransitionFromRow(query));
+    transitions.push_back(std::move(entry));
   }
   return transitions;
 }
@@ -317,7 +223,7 @@ Result<std::optional<Job>> SqliteStore::FindJob(std::string_view sql_condition,
   query.Bind(0, value);
   TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) return std::nullopt;
-  TANDEM_ASSIGN_OR_RETURN(Job job, JobFromRow(query));
+  TANDEM_ASSIGN_OR_RETURN(Job job, rows::JobFromRow(query));
   TANDEM_ASSIGN_OR_RETURN(job.state.transitions, LoadTransitions(job.id));
   return job;
 }
@@ -360,34 +266,23 @@ Result<CreateJobResult> SqliteStore::CreateJob(const jobs::JobSpec& spec,
   TANDEM_ASSIGN_OR_RETURN(bool exists, taken.Step());
   if (exists) {
     std::string id = taken.Text(0);
-    if (taken.Text(1) != digest) {
-      return AlreadyExists(fmt::format(
-          "job name \"{}\" is already used in repository \"{}\" by job {} with a different spec; "
-          "choose another TrainingJobName",
-          spec.training_job_name, spec.repository, id));
-    }
+    if (taken.Text(1) != digest) return rows::NameTakenError(spec, id);
     TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(id));
     return CreateJobResult{std::move(job), false};
   }
 
   // Step 2: a fresh id (a collision of 48 random bits is retried, not expected).
-  Job job;
-  for (int attempt = 0; attempt < 3 && job.id.empty(); ++attempt) {
-    std::string id = NewJobId();
-    TANDEM_ASSIGN_OR_RETURN(std::optional<Job> clash, FindJob("id = ?", id));
-    if (!clash) job.id = id;
+  std::string id;
+  for (int attempt = 0; attempt < 3 && id.empty(); ++attempt) {
+    std::string candidate = NewJobId();
+    TANDEM_ASSIGN_OR_RETURN(std::optional<Job> clash, FindJob("id = ?", candidate));
+    if (!clash) id = std::move(candidate);
   }
-  if (job.id.empty()) return Internal("could not draw an unused job id in 3 attempts");
+  if (id.empty()) return Internal("could not draw an unused job id in 3 attempts");
 
   // Step 3: insert it, InProgress/Starting.
-  job.name = spec.training_job_name;
-  job.repository = spec.repository;
-  job.spec = spec;
-  job.spec_digest = digest;
-  job.state = jobs::InitialJobState(now_ms);
-  job.created_ms = job.updated_ms = job.last_event_ms = now_ms;
-  job.job_token_digest = std::move(job_token_digest);
-  job.row_version = 1;
+  Job job = rows::NewJob(spec, std::move(id), std::move(digest), std::move(job_token_digest),
+                         now_ms);
   TANDEM_RETURN_IF_ERROR(InsertJob(job));
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
   spdlog::info("job created job={} name={} repository={}", job.id, job.name, job.repository);
@@ -403,14 +298,7 @@ Result<Job> SqliteStore::GetJob(std::string_view id) {
 }
 
 Result<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
-  if (filter.page_size < 1 || filter.page_size > kMaxPageSize) {
-    return InvalidArgument(fmt::format("page_size: {} is out of range, expected 1-{}",
-                                       filter.page_size, kMaxPageSize));
-  }
-  std::optional<int64_t> before;
-  if (!filter.page_token.empty()) {
-    TANDEM_ASSIGN_OR_RETURN(before, DecodePageToken(filter.page_token));
-  }
+  TANDEM_ASSIGN_OR_RETURN(std::optional<int64_t> before, rows::CheckJobFilter(filter));
 
   // Build the query from the set filters; each variant is prepared once.
   std::string sql = fmt::format("SELECT {} FROM jobs WHERE 1 = 1", kJobColumns);
@@ -436,11 +324,11 @@ Result<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
     TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) break;
     if (static_cast<int64_t>(page.jobs.size()) == filter.page_size) {
-      page.next_page_token = EncodePageToken(last_seq);
+      page.next_page_token = rows::EncodePageToken(last_seq);
       break;
     }
-    TANDEM_ASSIGN_OR_RETURN(Job job, JobFromRow(query));
-    last_seq = query.Int(21);
+    TANDEM_ASSIGN_OR_RETURN(Job job, rows::JobFromRow(query));
+    last_seq = query.Int(rows::kJobSeqColumn);
     page.jobs.push_back(std::move(job));
   }
   for (Job& job : page.jobs) {
@@ -462,7 +350,7 @@ Result<std::vector<Job>> SqliteStore::ListNonTerminalJobs() {
   while (true) {
     TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) break;
-    TANDEM_ASSIGN_OR_RETURN(Job job, JobFromRow(query));
+    TANDEM_ASSIGN_OR_RETURN(Job job, rows::JobFromRow(query));
     result.push_back(std::move(job));
   }
   for (Job& job : result) {
@@ -486,36 +374,6 @@ Status SqliteStore::SetBackend(std::string_view job_id, std::string backend,
 // ---------------------------------------------------------------------------
 // Events
 
-Result<StoredEvent> SqliteStore::EventFromRow(const Query& row, std::string_view job_id) {
-  StoredEvent stored;
-  jobs::Event& event = stored.event;
-  event.job_id = std::string(job_id);
-  event.event_id = row.Text(0);
-  TANDEM_ASSIGN_OR_RETURN(event.source,
-                          ParseStored(jobs::ParseEventSource(row.Text(1)), "event source"));
-  event.observed_at_ms = row.Int(2);
-  event.sequence = row.OptionalInt(3);
-  if (!row.IsNull(4)) {
-    TANDEM_ASSIGN_OR_RETURN(event.status,
-                            ParseStored(jobs::ParseJobStatus(row.Text(4)), "event status"));
-  }
-  if (!row.IsNull(5)) {
-    TANDEM_ASSIGN_OR_RETURN(
-        event.secondary_status,
-        ParseStored(jobs::ParseSecondaryStatus(row.Text(5)), "event secondary status"));
-  }
-  event.message = row.Text(6);
-  TANDEM_ASSIGN_OR_RETURN(event.details, ParseStoredJson(row.Text(7), "event details"));
-  stored.received_ms = row.Int(8);
-  TANDEM_ASSIGN_OR_RETURN(stored.verdict, ParseStored(jobs::ParseVerdict(row.Text(9)), "verdict"));
-  stored.reason = row.Text(10);
-  return stored;
-}
-
-constexpr std::string_view kEventColumns =
-    "event_id, source, observed_ms, sequence, status, secondary_status, message, details, "
-    "received_ms, verdict, reason";
-
 Result<std::optional<StoredEvent>> SqliteStore::FindEvent(std::string_view job_id,
                                                           std::string_view event_id) {
   TANDEM_ASSIGN_OR_RETURN(
@@ -524,7 +382,7 @@ Result<std::optional<StoredEvent>> SqliteStore::FindEvent(std::string_view job_i
   query.BindAll(job_id, event_id);
   TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) return std::nullopt;
-  return EventFromRow(query, job_id);
+  return rows::EventFromRow(query, job_id);
 }
 
 Status SqliteStore::InsertEvent(const jobs::Event& event, int64_t now_ms,
@@ -546,8 +404,9 @@ Status SqliteStore::InsertEvent(const jobs::Event& event, int64_t now_ms,
   return insert.Run();
 }
 
-Status SqliteStore::UpdateJobState(const Job& before, const jobs::JobState& state, int64_t now_ms,
-                                   bool changed) {
+Status SqliteStore::UpdateJobState(const Job& before, const rows::EventDecision& decision) {
+  const Job& after = decision.job;
+  const jobs::JobState& state = after.state;
   TANDEM_ASSIGN_OR_RETURN(
       Query update,
       db_->Prepare("UPDATE jobs SET status = ?, secondary_status = ?, failure_reason = ?, "
@@ -556,13 +415,13 @@ Status SqliteStore::UpdateJobState(const Job& before, const jobs::JobState& stat
                    "row_version = row_version + 1 WHERE id = ? AND row_version = ?"));
   update.BindAll(jobs::Name(state.status), jobs::Name(state.secondary_status),
                  state.failure_reason, state.training_start_ms, state.training_end_ms,
-                 DumpJson(state.progress), state.progress_observed_ms,
-                 changed ? now_ms : before.updated_ms, now_ms, before.id, before.row_version);
+                 DumpJson(state.progress), state.progress_observed_ms, after.updated_ms,
+                 after.last_event_ms, before.id, before.row_version);
   TANDEM_RETURN_IF_ERROR(update.Run());
   if (db_->Changes() != 1) {
     return Aborted(fmt::format("job {} changed while the event was applied; retry", before.id));
   }
-  if (changed && state.transitions != before.state.transitions) {
+  if (decision.changed && state.transitions != before.state.transitions) {
     TANDEM_RETURN_IF_ERROR(WriteTransitions(before.id, state.transitions));
   }
   return Ok();
@@ -574,51 +433,32 @@ Result<ApplyResult> SqliteStore::ApplyEvent(const jobs::Event& event, int64_t no
   std::lock_guard lock(mu_);
   TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
   TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(event.job_id));
-  ApplyResult result;
 
   // Step 1: an event id seen before changes nothing.
   TANDEM_ASSIGN_OR_RETURN(std::optional<StoredEvent> seen, FindEvent(job.id, event.event_id));
   if (seen) {
     TANDEM_RETURN_IF_ERROR(transaction.Commit());
-    spdlog::debug("duplicate event dropped job={} event={}", job.id, event.event_id);
-    return ApplyResult{.duplicate = true,
-                       .verdict = seen->verdict,
-                       .reason = seen->reason,
-                       .job = std::move(job)};
+    return rows::DuplicateResult(*seen, std::move(job));
   }
 
   // Step 2: the state machine decides; the event is kept either way.
-  jobs::Transition transition = jobs::Apply(job.state, event);
-  TANDEM_RETURN_IF_ERROR(InsertEvent(event, now_ms, transition));
-  bool changed = transition.state != job.state;
-  TANDEM_RETURN_IF_ERROR(UpdateJobState(job, transition.state, now_ms, changed));
+  rows::EventDecision decision = rows::DecideEvent(job, event, package.has_value(), now_ms);
+  TANDEM_RETURN_IF_ERROR(InsertEvent(event, now_ms, decision.transition));
+  TANDEM_RETURN_IF_ERROR(UpdateJobState(job, decision));
 
   // Step 3: the move to Completed registers the model package, once per job.
-  bool completed_now = !jobs::IsTerminal(job.state.status) &&
-                       transition.state.status == jobs::JobStatus::kCompleted;
-  Job updated = job;
-  updated.state = transition.state;
-  updated.last_event_ms = now_ms;
-  if (changed) updated.updated_ms = now_ms;
-  updated.row_version = job.row_version + 1;
-  if (completed_now && package && !job.model_version) {
-    TANDEM_ASSIGN_OR_RETURN(ModelVersion version, RegisterVersion(updated, *package, now_ms));
-    updated.model_version = ModelVersionRef{version.model_name, version.version};
+  ApplyResult result;
+  if (decision.register_package) {
+    TANDEM_ASSIGN_OR_RETURN(ModelVersion version, RegisterVersion(decision.job, *package, now_ms));
+    decision.job.model_version = ModelVersionRef{version.model_name, version.version};
     result.registered = std::move(version);
   }
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
 
-  if (transition.verdict == jobs::Verdict::kRejected) {
-    spdlog::debug("event rejected job={} event={} reason=\"{}\"", job.id, event.event_id,
-                  transition.reason);
-  } else if (transition.state.status != job.state.status) {
-    spdlog::info("job status changed job={} status={} secondary_status={}", job.id,
-                 jobs::Name(transition.state.status),
-                 jobs::Name(transition.state.secondary_status));
-  }
-  result.verdict = transition.verdict;
-  result.reason = std::move(transition.reason);
-  result.job = std::move(updated);
+  rows::LogDecision(job, event, decision);
+  result.verdict = decision.transition.verdict;
+  result.reason = std::move(decision.transition.reason);
+  result.job = std::move(decision.job);
   return result;
 }
 
@@ -635,7 +475,7 @@ Result<std::vector<StoredEvent>> SqliteStore::ListEvents(std::string_view job_id
   while (true) {
     TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) break;
-    TANDEM_ASSIGN_OR_RETURN(StoredEvent event, EventFromRow(query, job_id));
+    TANDEM_ASSIGN_OR_RETURN(StoredEvent event, rows::EventFromRow(query, job_id));
     events.push_back(std::move(event));
   }
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
@@ -670,14 +510,7 @@ Result<ModelVersion> SqliteStore::RegisterVersion(const Job& job,
 
   // Step 2: the version row (job_id is UNIQUE: a second registration fails)
   // and the job's reference to it.
-  ModelVersion registered{.model_name = model,
-                          .version = version,
-                          .job_id = job.id,
-                          .training_job_name = job.name,
-                          .package_digest = package.digest,
-                          .package_size_bytes = package.size_bytes,
-                          .manifest = package.manifest,
-                          .created_ms = now_ms};
+  ModelVersion registered = rows::NewModelVersion(job, package, version, now_ms);
   TANDEM_ASSIGN_OR_RETURN(
       Query insert,
       db_->Prepare(fmt::format("INSERT INTO model_versions ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -691,19 +524,6 @@ Result<ModelVersion> SqliteStore::RegisterVersion(const Job& job,
   spdlog::info("model version registered model={} version={} job={} digest={}", model, version,
                job.id, package.digest);
   return registered;
-}
-
-Result<ModelVersion> SqliteStore::VersionFromRow(const Query& row) {
-  ModelVersion version;
-  version.model_name = row.Text(0);
-  version.version = row.Int(1);
-  version.job_id = row.Text(2);
-  version.training_job_name = row.Text(3);
-  version.package_digest = row.Text(4);
-  version.package_size_bytes = row.Int(5);
-  TANDEM_ASSIGN_OR_RETURN(version.manifest, ParseStoredJson(row.Text(6), "model manifest"));
-  version.created_ms = row.Int(7);
-  return version;
 }
 
 Result<bool> SqliteStore::ModelExists(std::string_view model) {
@@ -740,7 +560,7 @@ Result<std::vector<ModelVersion>> SqliteStore::ListModelVersions(std::string_vie
   while (true) {
     TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
     if (!row) break;
-    TANDEM_ASSIGN_OR_RETURN(ModelVersion version, VersionFromRow(query));
+    TANDEM_ASSIGN_OR_RETURN(ModelVersion version, rows::VersionFromRow(query));
     versions.push_back(std::move(version));
   }
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
@@ -761,7 +581,7 @@ Result<ModelVersion> SqliteStore::GetModelVersion(std::string_view model, int64_
   query.BindAll(model, version, version);
   TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) return NotFound(fmt::format("model {} version {} not found", model, version));
-  TANDEM_ASSIGN_OR_RETURN(ModelVersion found, VersionFromRow(query));
+  TANDEM_ASSIGN_OR_RETURN(ModelVersion found, rows::VersionFromRow(query));
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
   return found;
 }

@@ -1,0 +1,76 @@
+#include "api/control_plane.h"
+
+#include <spdlog/spdlog.h>
+
+#include "api/api_context.h"
+#include "api/job_lifecycle.h"
+#include "common/file_util.h"
+
+namespace tandem::api {
+
+struct ControlPlane::State {
+  ApiContext context;
+};
+
+ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
+                           registry::ArtifactStore& artifacts, const Clock& clock) {
+  std::string admin_token = options.admin_token;
+  // Built in place because ApiContext holds a mutex and references.
+  state_.reset(new State{ApiContext{
+      .options = std::move(options),
+      .store = store,
+      .artifacts = artifacts,
+      .clock = clock,
+      .auth = Authenticator(std::move(admin_token)),
+  }});
+  // The logs route confines paths to the jobs directory, which must exist.
+  Status created = CreateDirectories(state_->context.jobs_dir());
+  if (!created) {
+    spdlog::error("cannot create the jobs directory error={}", created.error().message());
+  }
+}
+
+ControlPlane::~ControlPlane() = default;
+
+void ControlPlane::SetBackend(backends::Backend* backend) { state_->context.backend = backend; }
+
+void ControlPlane::SetApiUrl(std::string url) { state_->context.SetApiUrl(std::move(url)); }
+
+void ControlPlane::AddRoutes(http::Router& router) {
+  ApiContext& context = state_->context;
+  AddJobRoutes(router, context);
+  AddEventRoutes(router, context);
+  AddModelRoutes(router, context);
+  router.Add("GET", "/api/v1/health",
+             [](http::Request&) { return http::Response::Json(200, {{"Status", "ok"}}); });
+}
+
+backends::ExitCallback ControlPlane::ExitCallback() {
+  return [this](const std::string& job_id, const backends::Observation& observation) {
+    OnBackendExit(job_id, observation);
+  };
+}
+
+void ControlPlane::OnBackendExit(const std::string& job_id,
+                                 const backends::Observation& observation) {
+  spdlog::info("job process ended job={} state={} reason={}", job_id,
+               backends::Name(observation.state), observation.reason);
+  Status recorded = RecordProcessExit(state_->context, job_id, observation);
+  if (!recorded) {
+    spdlog::error("cannot record the end of a job's process job={} error={}", job_id,
+                  recorded.error().message());
+  }
+}
+
+Result<int> ControlPlane::ReconcileAtStartup() {
+  return ReconcileNonTerminalJobs(state_->context, /*startup=*/true);
+}
+
+size_t ControlPlane::BodyLimit(std::string_view method, std::string_view path) {
+  if (method == "PUT" && path.starts_with("/api/v1/jobs/") && path.ends_with("/model-package")) {
+    return kMaxModelPackageBytes;
+  }
+  return http::ServerOptions{}.max_body_bytes;
+}
+
+}  // namespace tandem::api

@@ -1,0 +1,228 @@
+#include "api/job_lifecycle.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.h"
+
+namespace tandem::api {
+namespace {
+
+constexpr int kApplyAttempts = 3;
+
+jobs::Event MakeEvent(const std::string& job_id, std::string event_id, jobs::EventSource source,
+                      jobs::SecondaryStatus secondary, std::string message, int64_t now_ms) {
+  jobs::Event event;
+  event.event_id = std::move(event_id);
+  event.job_id = job_id;
+  event.source = source;
+  event.observed_at_ms = now_ms;
+  event.status = jobs::StatusOf(secondary);
+  event.secondary_status = secondary;
+  event.message = std::move(message);
+  return event;
+}
+
+backends::LaunchRequest MakeLaunchRequest(const ApiContext& context, const store::Job& job,
+                                          const std::string& job_token) {
+  const jobs::JobSpec& spec = job.spec;
+  backends::LaunchRequest request;
+  request.job_id = job.id;
+  request.job_name = job.name;
+  request.repository = job.repository;
+  request.api_url = context.api_url();
+  request.job_token = job_token;
+  request.job_dir = context.jobs_dir() / job.id;
+  request.cpu_count = static_cast<int>(spec.resources.cpu_count.value_or(request.cpu_count));
+  request.memory_mib = spec.resources.memory_mib.value_or(0);
+  request.max_runtime_seconds = spec.max_runtime_s;
+  request.environment = spec.environment;
+  return request;
+}
+
+// Records a launch that did not happen as the job's failure.
+Result<store::Job> RecordLaunchFailure(ApiContext& context, const store::Job& job,
+                                       const Error& error) {
+  spdlog::error("job launch failed job={} error={}", job.id, error.message());
+  jobs::Event event =
+      MakeEvent(job.id, "launch-failed", jobs::EventSource::kBackend,
+                jobs::SecondaryStatus::kFailed, fmt::format("launch failed: {}", error.message()),
+                context.clock.NowMillis());
+  TANDEM_ASSIGN_OR_RETURN(store::ApplyResult result, ApplyAndLog(context, event));
+  return result.job;
+}
+
+}  // namespace
+
+Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& event) {
+  Result<store::ApplyResult> result = context.store.ApplyEvent(event, context.clock.NowMillis());
+  for (int attempt = 1; attempt < kApplyAttempts && !result &&
+                        result.error().code() == ErrorCode::kAborted;
+       ++attempt) {
+    spdlog::warn("event apply lost a race, retrying job={} event={} attempt={}", event.job_id,
+                 event.event_id, attempt + 1);
+    result = context.store.ApplyEvent(event, context.clock.NowMillis());
+  }
+  if (!result) return result;
+
+  const store::Job& job = result->job;
+  if (result->duplicate) {
+    spdlog::debug("duplicate event dropped job={} event={}", job.id, event.event_id);
+  } else if (result->verdict == jobs::Verdict::kRejected) {
+    spdlog::debug("event rejected job={} event={} reason={}", job.id, event.event_id,
+                  result->reason);
+  }
+  if (result->registered) {
+    spdlog::info("model version registered model={} version={} job={} digest={}",
+                 result->registered->model_name, result->registered->version, job.id,
+                 result->registered->package_digest);
+  }
+  return result;
+}
+
+Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,
+                             const std::string& job_token) {
+  if (context.backend == nullptr) {
+    return RecordLaunchFailure(context, job,
+                               Error(ErrorCode::kInternal, "no compute backend is configured"));
+  }
+  Result<backends::LaunchInfo> launched =
+      context.backend->Launch(MakeLaunchRequest(context, job, job_token));
+  if (!launched) return RecordLaunchFailure(context, job, launched.error());
+
+  TANDEM_RETURN_IF_ERROR(
+      context.store.SetBackend(job.id, std::string(context.backend->name()), launched->native_id));
+  spdlog::info("job launched job={} backend={} native_id={}", job.id, context.backend->name(),
+               launched->native_id);
+
+  // A stop request that came in while Launch ran found no native id to stop,
+  // so the process is stopped here.
+  TANDEM_ASSIGN_OR_RETURN(store::Job current, context.store.GetJob(job.id));
+  if (current.state.status != jobs::JobStatus::kInProgress) {
+    Status stopped = context.backend->Stop(launched->native_id, context.options.stop_grace);
+    if (!stopped) {
+      spdlog::warn("stop after launch failed job={} error={}", job.id, stopped.error().message());
+    }
+  }
+  return current;
+}
+
+Result<store::Job> StopJob(ApiContext& context, const std::string& job_id) {
+  TANDEM_ASSIGN_OR_RETURN(store::Job job, context.store.GetJob(job_id));
+  if (jobs::IsTerminal(job.state.status)) {
+    return FailedPrecondition(fmt::format("job {} has already ended: {}", job_id,
+                                          jobs::Name(job.state.status)));
+  }
+
+  // Step 1: record the request, so the job reads Stopping whatever the backend does.
+  jobs::Event request = MakeEvent(job_id, "api-stop-" + RandomHex(8), jobs::EventSource::kApi,
+                                  jobs::SecondaryStatus::kStopping, "stop requested",
+                                  context.clock.NowMillis());
+  TANDEM_ASSIGN_OR_RETURN(store::ApplyResult applied, ApplyAndLog(context, request));
+  if (applied.verdict == jobs::Verdict::kRejected) {
+    return FailedPrecondition(fmt::format("job {} cannot be stopped: {}", job_id, applied.reason));
+  }
+  spdlog::info("job stop requested job={}", job_id);
+
+  // Step 2: a job without a process ends at once; otherwise the backend's exit
+  // report (or the runtime's own Stopped event) ends it.
+  if (job.native_id.empty() || context.backend == nullptr) {
+    jobs::Event stopped = MakeEvent(job_id, "api-stopped-before-launch", jobs::EventSource::kApi,
+                                    jobs::SecondaryStatus::kStopped,
+                                    "stopped before the job was launched",
+                                    context.clock.NowMillis());
+    TANDEM_ASSIGN_OR_RETURN(store::ApplyResult ended, ApplyAndLog(context, stopped));
+    return ended.job;
+  }
+  Status sent = context.backend->Stop(job.native_id, context.options.stop_grace);
+  if (!sent && sent.error().code() == ErrorCode::kNotFound) {
+    jobs::Event gone = MakeEvent(
+        job_id, "backend-stop-not-found", jobs::EventSource::kBackend,
+        jobs::SecondaryStatus::kStopped,
+        fmt::format("stopped: the backend has no record of {}", job.native_id),
+        context.clock.NowMillis());
+    TANDEM_ASSIGN_OR_RETURN(store::ApplyResult ended, ApplyAndLog(context, gone));
+    return ended.job;
+  }
+  if (!sent) {
+    // The job stays Stopping until the reconciler queries the backend.
+    spdlog::warn("backend stop failed job={} native_id={} error={}", job_id, job.native_id,
+                 sent.error().message());
+  }
+  return applied.job;
+}
+
+jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observation,
+                      int64_t now_ms) {
+  if (job.state.status == jobs::JobStatus::kStopping) {
+    return MakeEvent(job.id, "backend-exit", jobs::EventSource::kBackend,
+                     jobs::SecondaryStatus::kStopped, "stopped: process exited", now_ms);
+  }
+  std::string reason;
+  if (observation.exit_code) {
+    reason = fmt::format("process exited with code {} before reporting completion",
+                         *observation.exit_code);
+  } else if (!observation.reason.empty()) {
+    reason = observation.reason;
+  } else {
+    reason = fmt::format("process ended ({}) before reporting completion",
+                         backends::Name(observation.state));
+  }
+  return MakeEvent(job.id, "backend-exit", jobs::EventSource::kBackend,
+                   jobs::SecondaryStatus::kFailed, std::move(reason), now_ms);
+}
+
+Status RecordProcessExit(ApiContext& context, const std::string& job_id,
+                         const backends::Observation& observation) {
+  TANDEM_ASSIGN_OR_RETURN(store::Job job, context.store.GetJob(job_id));
+  if (jobs::IsTerminal(job.state.status)) return Ok();
+  TANDEM_RETURN_IF_ERROR(
+      ApplyAndLog(context, ExitEvent(job, observation, context.clock.NowMillis())));
+  return Ok();
+}
+
+namespace {
+
+// Returns true when the job was ended.
+Result<bool> ReconcileJob(ApiContext& context, const store::Job& job, bool startup) {
+  if (job.native_id.empty()) {
+    if (!startup) return false;  // its launch may be under way
+    jobs::Event event = MakeEvent(
+        job.id, "api-never-launched", jobs::EventSource::kApi, jobs::SecondaryStatus::kFailed,
+        "the control plane stopped before launching the job; submit it again under a new name",
+        context.clock.NowMillis());
+    TANDEM_RETURN_IF_ERROR(ApplyAndLog(context, event));
+    return true;
+  }
+  Result<backends::Observation> observed = context.backend->Describe(job.native_id);
+  if (!observed) {
+    spdlog::warn("cannot query the backend about a job job={} native_id={} error={}", job.id,
+                 job.native_id, observed.error().message());
+    return false;
+  }
+  bool ended = observed->state == backends::ObservedState::kSucceeded ||
+               observed->state == backends::ObservedState::kFailed ||
+               observed->state == backends::ObservedState::kGone;
+  if (!ended) return false;
+  TANDEM_RETURN_IF_ERROR(RecordProcessExit(context, job.id, *observed));
+  return true;
+}
+
+}  // namespace
+
+Result<int> ReconcileNonTerminalJobs(ApiContext& context, bool startup) {
+  if (context.backend == nullptr) return 0;
+  TANDEM_ASSIGN_OR_RETURN(std::vector<store::Job> jobs, context.store.ListNonTerminalJobs());
+  int ended = 0;
+  for (const store::Job& job : jobs) {
+    Result<bool> result = ReconcileJob(context, job, startup);
+    if (!result) {
+      spdlog::error("cannot reconcile job job={} error={}", job.id, result.error().message());
+    } else if (*result) {
+      ++ended;
+    }
+  }
+  return ended;
+}
+
+}  // namespace tandem::api

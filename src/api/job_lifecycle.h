@@ -1,0 +1,53 @@
+// The control plane's own moves in a job's life: launching it on the
+// backend, stopping it, and turning the end of its process into an event.
+// Internal to src/api. Each function is safe to call from any thread.
+#pragma once
+
+#include <string>
+
+#include "api/api_context.h"
+
+namespace tandem::api {
+
+// Launches a just-created job with its job token and records the backend's
+// native id. A launch failure is recorded as a Failed "backend" event naming
+// the reason, so the job is never lost; it is not an error here. When a stop
+// request arrived while the launch was under way, the launched process is
+// stopped at once. Returns the job as it is afterwards.
+// Errors: those of the store.
+Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,
+                             const std::string& job_token);
+
+// Records a stop request (an "api" event to Stopping) and requests the backend to
+// stop the process with the configured grace. A job never launched goes
+// straight to Stopped. Returns the job after the request.
+// Errors: kFailedPrecondition when the job has already ended; kNotFound for
+// an unknown job; those of the store.
+Result<store::Job> StopJob(ApiContext& context, const std::string& job_id);
+
+// Returns the event the backend posts when a job's process ended while the
+// job had not: Stopped/Stopped "stopped: process exited" for a Stopping job,
+// else Failed/Failed with a reason built from `observation`.
+// The event id is fixed per job ("backend-exit"), so a repeated report is
+// dropped as a duplicate.
+jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observation,
+                      int64_t now_ms);
+
+// Records ExitEvent for a job that is InProgress or Stopping; leaves a job
+// that already ended alone. Errors: those of the store.
+Status RecordProcessExit(ApiContext& context, const std::string& job_id,
+                         const backends::Observation& observation);
+
+// Queries the backend about every job still InProgress or Stopping and
+// records the end of each one whose process has ended or vanished. At
+// `startup`, a job without a native id was never launched (the previous
+// server stopped between storing and launching it) and ends Failed.
+// Backends that cannot be queried leave the job as it is. Returns how many
+// jobs were ended. Errors: those of listing the jobs.
+Result<int> ReconcileNonTerminalJobs(ApiContext& context, bool startup);
+
+// Applies `event` and logs a model registration. Retries a few times when a
+// concurrent writer won (kAborted).
+Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& event);
+
+}  // namespace tandem::api

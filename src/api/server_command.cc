@@ -1,0 +1,207 @@
+#include "api/server_command.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/control_plane.h"
+#include "backends/local_backend.h"
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "common/file_util.h"
+#include "common/http.h"
+#include "common/logging.h"
+#include "registry/artifact_store.h"
+#include "store/sqlite_store.h"
+
+namespace tandem::api {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::chrono::seconds kDrainTimeout{10};
+constexpr int kServerThreads = 4;
+
+struct ServerFlags {
+  std::string data_dir;
+  std::string host = "127.0.0.1";
+  uint16_t port = 8500;
+  std::vector<std::string> input_roots;
+  std::string log_level = "info";
+  std::string log_file;
+  int64_t stop_grace_seconds = 30;
+};
+
+// Returns the admin token from DATA_DIR/admin.token, creating the file
+// (mode 0600, 32 random bytes as hex) when missing.
+Result<std::string> LoadOrCreateAdminToken(const fs::path& data_dir) {
+  fs::path path = data_dir / "admin.token";
+  std::error_code error;
+  if (!fs::exists(path, error)) {
+    std::string token = RandomHex(32);
+    TANDEM_RETURN_IF_ERROR(
+        WriteFileAtomic(path, token + "\n", fs::perms::owner_read | fs::perms::owner_write));
+    spdlog::info("admin token created path={}", path.string());
+    return token;
+  }
+  TANDEM_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+  size_t end = contents.find_last_not_of(" \t\r\n");
+  std::string token = end == std::string::npos ? "" : contents.substr(0, end + 1);
+  if (token.empty()) {
+    return FailedPrecondition(fmt::format(
+        "admin token file {} is empty; delete it to have a new token created", path.string()));
+  }
+  fs::perms perms = fs::status(path, error).permissions();
+  if (!error && (perms & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+    spdlog::warn("admin token file is readable by other users path={}; chmod 600 it",
+                 path.string());
+  }
+  return token;
+}
+
+Result<std::vector<fs::path>> InputRoots(const ServerFlags& flags, const fs::path& data_dir) {
+  std::vector<fs::path> roots;
+  if (flags.input_roots.empty()) {
+    TANDEM_RETURN_IF_ERROR(CreateDirectories(data_dir / "inputs"));
+    roots.push_back(data_dir / "inputs");
+  }
+  for (const std::string& root : flags.input_roots) {
+    fs::path absolute = fs::absolute(root);
+    std::error_code error;
+    if (!fs::is_directory(absolute, error)) {
+      return NotFound(fmt::format("--input-root {}: no such directory", root));
+    }
+    roots.push_back(absolute);
+  }
+  return roots;
+}
+
+// The URL a job on this machine uses: a wildcard listen address is reached
+// over loopback.
+std::string LocalUrl(const std::string& host, uint16_t port) {
+  std::string reachable = (host == "0.0.0.0" || host.empty()) ? "127.0.0.1"
+                          : host == "::"                      ? "[::1]"
+                          : host.find(':') != std::string::npos ? "[" + host + "]"
+                                                                : host;
+  return fmt::format("http://{}:{}", reachable, port);
+}
+
+// Blocks SIGTERM and SIGINT in this thread and, through inheritance, in every
+// thread started later, so that WaitForStopSignal receives them.
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int WaitForStopSignal(const sigset_t& signals) {
+  int received = 0;
+  while (sigwait(&signals, &received) != 0) {
+  }
+  return received;
+}
+
+// Runs the control plane until SIGTERM or SIGINT, in commented steps.
+Status RunServer(const ServerFlags& flags) {
+  sigset_t stop_signals = BlockStopSignals();
+  TANDEM_RETURN_IF_ERROR(InitLogging("server", flags.log_level, flags.log_file));
+  if (flags.stop_grace_seconds < 0) {
+    return InvalidArgument(fmt::format("--stop-grace-seconds {} is invalid, expected 0 or more",
+                                       flags.stop_grace_seconds));
+  }
+
+  // Step 1: the data directory, the database, the artifact store and the token.
+  fs::path data_dir = fs::absolute(flags.data_dir);
+  TANDEM_RETURN_IF_ERROR(CreateDirectories(data_dir));
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
+                          store::OpenSqliteStore(data_dir / "tandem.db"));
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<registry::ArtifactStore> artifacts,
+                          registry::OpenLocalArtifactStore(data_dir / "artifacts"));
+  TANDEM_ASSIGN_OR_RETURN(std::string admin_token, LoadOrCreateAdminToken(data_dir));
+  TANDEM_ASSIGN_OR_RETURN(std::vector<fs::path> input_roots, InputRoots(flags, data_dir));
+
+  // Step 2: the API and the backend; the backend reports process exits to it.
+  ControlPlaneOptions options{.data_dir = data_dir,
+                              .input_roots = input_roots,
+                              .api_url = LocalUrl(flags.host, flags.port),
+                              .admin_token = std::move(admin_token),
+                              .stop_grace = std::chrono::seconds(flags.stop_grace_seconds)};
+  ControlPlane plane(std::move(options), *store, *artifacts, SystemClock::Instance());
+  auto backend = std::make_unique<backends::LocalBackend>(
+      backends::LocalBackendOptions{.jobs_dir = data_dir / "jobs"}, plane.ExitCallback());
+  plane.SetBackend(backend.get());
+  TANDEM_ASSIGN_OR_RETURN(int ended, plane.ReconcileAtStartup());
+  if (ended > 0) spdlog::info("jobs ended while no control plane ran count={}", ended);
+  http::Router router;
+  plane.AddRoutes(router);
+
+  // Step 3: listen.
+  http::Server server({.host = flags.host,
+                       .port = flags.port,
+                       .threads = kServerThreads,
+                       .body_limit = &ControlPlane::BodyLimit},
+                      router.AsHandler());
+  TANDEM_ASSIGN_OR_RETURN(uint16_t port, server.Start());
+  std::string url = LocalUrl(flags.host, port);
+  plane.SetApiUrl(url);
+  spdlog::info("control plane listening url={} data_dir={}", url, data_dir.string());
+
+  // Step 4: run until a stop signal arrives, then let requests in flight finish. Jobs
+  // keep running; a later server over the same data directory finds them.
+  int signal = WaitForStopSignal(stop_signals);
+  spdlog::info("control plane stopping signal={}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  server.BeginDrain();
+  if (!server.WaitIdle(kDrainTimeout)) {
+    spdlog::warn("requests still in flight after drain timeout seconds={}", kDrainTimeout.count());
+  }
+  server.Stop();
+  backend.reset();
+  spdlog::info("control plane stopped");
+  return Ok();
+}
+
+}  // namespace
+
+void AddServerCommand(CLI::App& app, CommandAction& action) {
+  auto flags = std::make_shared<ServerFlags>();
+  CLI::App* command = app.add_subcommand("server", "run the control plane (HTTP API)");
+  command->add_option("--data-dir", flags->data_dir,
+                      "directory for the database, artifacts, job directories and admin.token")
+      ->required();
+  command->add_option("--host", flags->host, "address to listen on")->default_val("127.0.0.1");
+  command->add_option("--port", flags->port, "TCP port to listen on (0: any free port)")
+      ->default_val(8500);
+  command->add_option("--input-root", flags->input_roots,
+                      "directory that job input paths must lie in; repeatable "
+                      "(default: DATA_DIR/inputs)");
+  command->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error or off")
+      ->default_val("info");
+  command->add_option("--log-file", flags->log_file, "append logs to this file, not stderr");
+  command->add_option("--stop-grace-seconds", flags->stop_grace_seconds,
+                      "seconds between SIGTERM and SIGKILL when a job is stopped")
+      ->default_val(30);
+  command->callback([flags, &action] {
+    action = [flags] {
+      Status status = RunServer(*flags);
+      if (!status) {
+        if (!flags->log_file.empty()) {
+          spdlog::error("control plane failed error={}", status.error().message());
+        }
+        std::fprintf(stderr, "error: %s\n", status.error().message().c_str());
+        return 1;
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace tandem::api
