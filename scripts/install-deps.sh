@@ -27,6 +27,12 @@ DEBIAN_PACKAGES=(
   python3 python3-numpy python3-xgboost
   # scripts: HTTP calls, JSON on the command line, load generation for the benchmarks
   curl jq wrk
+  # the serving benchmark's peers and the Kubernetes manifest test
+  python3-flask gunicorn nginx-light python3-yaml
+  # Prometheus metrics of the inference server
+  prometheus-cpp-dev
+  # libFuzzer targets
+  clang-14 libclang-rt-14-dev
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
