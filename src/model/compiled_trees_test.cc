@@ -107,6 +107,8 @@ std::vector<float> LabelsFor(const std::string& objective, const std::vector<flo
       labels.push_back(std::max(t + 10.0f, 0.0f));
     } else if (objective.starts_with("multi:")) {
       labels.push_back(t < 0.0f ? 0.0f : (t < 4.0f ? 1.0f : 2.0f));
+    } else if (objective == "rank:map") {
+      labels.push_back(t > 2.0f ? 1.0f : 0.0f);
     } else if (objective.starts_with("rank:")) {
       labels.push_back(std::round(std::clamp(t / 4.0f + 2.0f, 0.0f, 4.0f)));
     } else {
@@ -325,7 +327,10 @@ INSTANTIATE_TEST_SUITE_P(
         ModelCase{"PseudoHuber", {"reg:pseudohubererror", 100, Params{{"max_depth", "6"}}}},
         ModelCase{"AbsoluteError", {"reg:absoluteerror", 100, Params{{"max_depth", "5"}}}},
         ModelCase{"SquaredLogError", {"reg:squaredlogerror", 50, Params{{"max_depth", "4"}}}},
-        ModelCase{"RankPairwise", {"rank:pairwise", 50, Params{{"max_depth", "4"}}}}),
+        ModelCase{"RankPairwise", {"rank:pairwise", 50, Params{{"max_depth", "4"}}}},
+        ModelCase{"RankNdcg", {"rank:ndcg", 30, Params{{"max_depth", "4"}}}},
+        ModelCase{"RankMap", {"rank:map", 30, Params{{"max_depth", "4"}}}},
+        ModelCase{"RegLinearAlias", {"reg:linear", 30, Params{{"max_depth", "4"}}}}),
     [](const ::testing::TestParamInfo<ModelCase>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------
