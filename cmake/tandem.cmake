@@ -17,6 +17,9 @@ function(tandem_test name)
     TANDEM_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     TANDEM_BINARY="${CMAKE_BINARY_DIR}/src/cli/tandem")
   # libxgboost's OpenMP threads busy-wait by default, which starves parallel tests on 2 cores.
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
+  set(properties ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
+  if(ARG_LABELS)
+    list(APPEND properties LABELS "${ARG_LABELS}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${properties})
 endfunction()

@@ -9,14 +9,12 @@
 #include <string>
 #include <utility>
 
+#include "model/xgboost_error.h"
+
 namespace tandem::algorithms {
 namespace {
 
-std::string LastXGBoostError() {
-  const char* message = XGBGetLastError();
-  return message == nullptr || *message == '\0' ? std::string("no message from libxgboost")
-                                                : std::string(message);
-}
+using model::LastXGBoostError;
 
 // Forwards libxgboost's own log lines (warnings about parameters, for example)
 // to spdlog instead of letting them go to standard error unformatted.

@@ -43,7 +43,7 @@ Result<Json> ParseJson(std::string_view text, std::string_view what) {
     return InvalidArgument(fmt::format("{}: invalid JSON at byte {}", what, e.byte));
   } catch (const Json::out_of_range&) {
     // nlohmann raises this for numbers beyond double's range, such as 1e400.
-    return InvalidArgument(fmt::format("{}: a number is out of range", what));
+    return InvalidArgument(fmt::format("{}: a number is outside the range of a double", what));
   }
   if (DepthOf(value, kMaxDepth) > kMaxDepth) {
     return InvalidArgument(fmt::format("{}: JSON nested deeper than {} levels", what, kMaxDepth));

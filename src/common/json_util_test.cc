@@ -46,7 +46,7 @@ TEST(ParseJsonTest, NumberOutOfRange) {
   auto result = ParseJson("{\"x\": 1e400}", "request body");
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(result.error().message(), "request body: a number is out of range");
+  EXPECT_EQ(result.error().message(), "request body: a number is outside the range of a double");
 }
 
 TEST(ParseJsonTest, TrailingGarbage) {

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/json_util.h"
+#include "model/xgboost_error.h"
 
 namespace tandem::model {
 namespace {
@@ -22,11 +23,6 @@ namespace {
 constexpr std::string_view kPredictConfig =
     R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, )"
     R"("strict_shape": false, "missing": NaN, "cache_id": 0})";
-
-std::string LastXGBoostError() {
-  const char* message = XGBGetLastError();
-  return message == nullptr || *message == '\0' ? "no message from libxgboost" : message;
-}
 
 class XGBoostPredictor final : public Predictor {
  public:

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "algorithms/algorithm.h"
@@ -66,18 +67,27 @@ std::string ProgressMessage(const algorithms::Progress& progress) {
 std::optional<Interruption> RunBuiltInAlgorithm(const std::string& name, const TrainerOptions& options,
                                                 EventReporter& events, StopController& stop) {
   ProgressThrottle throttle(*options.clock, options.progress_interval);
+  // Each report fills in only its own phase's fields, and the job's Progress is
+  // the latest event's Details, so events carry running totals.
+  algorithms::Progress totals;
   algorithms::AlgorithmContext context{
       .job_root = options.root.root,
       .num_cpus = options.num_cpus,
       .runtime_version = TANDEM_VERSION,
       .on_progress =
           [&](const algorithms::Progress& progress) {
+            totals.rows_read = std::max(totals.rows_read, progress.rows_read);
+            if (progress.total_rounds > 0) {
+              totals.round = progress.round;
+              totals.total_rounds = progress.total_rounds;
+            }
             if (!throttle.ShouldSend(progress.phase)) return;
             events.Report(RuntimeEvent{
                 .message = ProgressMessage(progress),
-                .details = {{"RowsRead", progress.rows_read},
-                            {"Round", progress.round},
-                            {"TotalRounds", progress.total_rounds}},
+                .details = {{"Phase", progress.phase},
+                            {"RowsRead", totals.rows_read},
+                            {"Round", totals.round},
+                            {"TotalRounds", totals.total_rounds}},
             });
           },
       .should_stop = [&] { return stop.ShouldStop(); },
