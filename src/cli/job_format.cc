@@ -82,6 +82,11 @@ void AddMetrics(std::string& out, const Json& metrics) {
   for (const auto& [key, value] : metrics.items()) {
     if (shown.contains(key)) continue;
     std::string text = value.is_number() ? FormatMetric(value.get<double>()) : DumpJson(value);
+    // Counts such as TrainRows are integers even when stored as JSON numbers.
+    if (value.is_number() && std::abs(value.get<double>()) < 9.0e15 &&
+        value.get<double>() == std::trunc(value.get<double>())) {
+      text = FormatCount(static_cast<int64_t>(value.get<double>()));
+    }
     AddLine(out, "  " + key, text);
   }
 }

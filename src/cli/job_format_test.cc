@@ -60,7 +60,7 @@ TEST(FormatModelVersionDescriptionTest, PairsMetricsWithBaselines) {
       {"JobId", "job-1"},
       {"PackageDigest", "sha256:abc"},
       {"Manifest",
-       {{"Metrics", {{"Rmse", 12.5}, {"BaselineRmse", 20.25}, {"Mae", 8}, {"TrainRows", 900}}},
+       {{"Metrics", {{"Rmse", 12.5}, {"BaselineRmse", 20.25}, {"Mae", 8}, {"TrainRows", 900}, {"ValidationRows", 2700000.0}}},
         {"Lineage",
          {{"JobId", "job-1"},
           {"DataDigests", {{"train", "sha256:def"}}},
@@ -73,6 +73,7 @@ TEST(FormatModelVersionDescriptionTest, PairsMetricsWithBaselines) {
   EXPECT_THAT(text, HasSubstr("  Rmse:             12.5  (baseline 20.25)\n"));
   EXPECT_THAT(text, HasSubstr("  Mae:              8\n"));
   EXPECT_THAT(text, HasSubstr("  TrainRows:        900\n"));
+  EXPECT_THAT(text, HasSubstr("  ValidationRows:   2,700,000\n"));
   EXPECT_THAT(text, Not(HasSubstr("  BaselineRmse:")));
   EXPECT_THAT(text, HasSubstr("    train = sha256:def\n"));
   EXPECT_THAT(text, HasSubstr("    eta = 0.1\n"));

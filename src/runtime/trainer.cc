@@ -93,7 +93,18 @@ std::optional<Interruption> RunBuiltInAlgorithm(const std::string& name, const T
       .should_stop = [&] { return stop.ShouldStop(); },
   };
   Status result = algorithms::RunAlgorithm(name, context);
-  if (result) return std::nullopt;
+  if (result) {
+    // The throttle may have dropped the last reports, so the final totals go out once more.
+    events.Report(RuntimeEvent{
+        .message = fmt::format("training finished: {} rows read, {} rounds", totals.rows_read,
+                               totals.round),
+        .details = {{"Phase", "finished"},
+                    {"RowsRead", totals.rows_read},
+                    {"Round", totals.round},
+                    {"TotalRounds", totals.total_rounds}},
+    });
+    return std::nullopt;
+  }
   if (result.error().code() == ErrorCode::kAborted && stop.ShouldStop()) {
     return Interruption{.stop = stop.reason()};
   }
