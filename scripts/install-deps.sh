@@ -31,8 +31,8 @@ DEBIAN_PACKAGES=(
   python3-flask gunicorn nginx-light python3-yaml
   # Prometheus metrics of the inference server
   prometheus-cpp-dev
-  # libFuzzer targets
-  clang-14 libclang-rt-14-dev
+  # libFuzzer targets (clang before 19 cannot compile libstdc++ 12's std::expected)
+  clang-19 libclang-rt-19-dev
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

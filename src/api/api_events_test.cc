@@ -230,8 +230,11 @@ TEST_F(ApiEventsTest, ProcessExitAfterCompletionChangesNothing) {
   ASSERT_EQ(PostEvent(completed, job_token_).status, 202);
   plane_->OnBackendExit(job_id_, {.state = backends::ObservedState::kSucceeded, .exit_code = 0});
   EXPECT_EQ(GetJob()["TrainingJobStatus"], "Completed");
+  // The upload's own "api" event and the Completed event; no exit event.
   Json events = BodyOf(Send("GET", fmt::format("/api/v1/jobs/{}/events", job_id_)));
-  EXPECT_EQ(events["Events"].size(), 1u);
+  ASSERT_EQ(events["Events"].size(), 2u);
+  EXPECT_EQ(events["Events"][0]["Message"], "model package uploaded");
+  EXPECT_EQ(events["Events"][1]["EventId"], "completed");
 }
 
 TEST_F(ApiEventsTest, PackageUploadAfterJobEndedReturns409) {

@@ -5,6 +5,7 @@
 
 #include "api/api_context.h"
 #include "api/job_lifecycle.h"
+#include "api/reconciler.h"
 #include "store/api_json.h"
 
 namespace tandem::api {
@@ -71,8 +72,9 @@ bool IsTarContentType(std::string_view content_type) {
   return media == "application/x-tar";
 }
 
-// PUT /jobs/{id}/model-package: stores the package archive by digest. The
-// registration itself happens when the job's Completed event names the digest.
+// PUT /jobs/{id}/model-package: stores the package archive by digest and
+// records the upload as an "api" event (reconciler.h). The registration
+// itself happens when the job's Completed event names the digest.
 Result<http::Response> PutModelPackage(ApiContext& context, http::Request& request) {
   TANDEM_ASSIGN_OR_RETURN(store::Job job, context.store.GetJob(request.PathParam("id")));
   TANDEM_RETURN_IF_ERROR(context.auth.RequireAdminOrJob(request, job));
@@ -94,6 +96,10 @@ Result<http::Response> PutModelPackage(ApiContext& context, http::Request& reque
   TANDEM_ASSIGN_OR_RETURN(registry::ArtifactInfo stored, context.artifacts.Put(request.body));
   spdlog::info("model package stored job={} digest={} size_bytes={}", job.id, stored.digest,
                stored.size_bytes);
+  // Recorded as an event, so the reconciler can complete the job from it when
+  // the runtime's Completed event is lost.
+  TANDEM_RETURN_IF_ERROR(
+      ApplyAndLog(context, PackageUploadedEvent(job.id, stored, context.clock.NowMillis())));
   return http::Response::Json(201, {{"Digest", stored.digest}, {"SizeBytes", stored.size_bytes}});
 }
 

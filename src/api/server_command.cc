@@ -11,13 +11,17 @@
 #include <vector>
 
 #include "api/control_plane.h"
+#include "api/reconciler.h"
 #include "backends/local_backend.h"
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/file_util.h"
 #include "common/http.h"
 #include "common/logging.h"
+#include "common/stop_signals.h"
 #include "registry/artifact_store.h"
+#include "store/leader_lock.h"
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 
 namespace tandem::api {
@@ -36,7 +40,48 @@ struct ServerFlags {
   std::string log_level = "info";
   std::string log_file;
   int64_t stop_grace_seconds = 30;
+  std::string database;  // postgresql:// URL or SQLite path; empty: DATA_DIR/tandem.db
+  int64_t reconcile_interval_seconds = 10;
+  int64_t reconcile_quiet_seconds = 30;
 };
+
+bool IsPostgresUrl(std::string_view database) {
+  return database.starts_with("postgresql://") || database.starts_with("postgres://");
+}
+
+Result<std::unique_ptr<store::Store>> OpenStore(const ServerFlags& flags,
+                                                const fs::path& data_dir) {
+  if (IsPostgresUrl(flags.database)) return store::OpenPostgresStore(flags.database);
+  fs::path path = flags.database.empty() ? data_dir / "tandem.db" : fs::absolute(flags.database);
+  return store::OpenSqliteStore(path);
+}
+
+// Returns the reconciler's leader check: over PostgreSQL the process
+// reconciles only while it holds the "reconciler" advisory lock, taking it
+// over when its holder dies; over SQLite this process owns the database.
+// Called on the reconciler's thread only.
+Reconciler::LeaderCheck MakeLeaderCheck(const ServerFlags& flags) {
+  if (!IsPostgresUrl(flags.database)) return nullptr;
+  auto lock = std::make_shared<std::unique_ptr<store::LeaderLock>>();
+  std::string url = flags.database;
+  return [lock, url] {
+    if (*lock && (*lock)->held()) return true;
+    if (*lock) {
+      spdlog::warn("reconciler leader lock lost; standing by");
+      lock->reset();
+    }
+    Result<std::unique_ptr<store::LeaderLock>> taken =
+        store::TryAcquireLeaderLock(url, "reconciler");
+    if (!taken) {
+      spdlog::warn("cannot try the reconciler leader lock error={}", taken.error().message());
+      return false;
+    }
+    if (!*taken) return false;
+    spdlog::info("reconciler leader lock acquired; this process reconciles");
+    *lock = std::move(*taken);
+    return true;
+  };
+}
 
 // Returns the admin token from DATA_DIR/admin.token, creating the file
 // (mode 0600, 32 random bytes as hex) when missing.
@@ -92,24 +137,6 @@ std::string LocalUrl(const std::string& host, uint16_t port) {
   return fmt::format("http://{}:{}", reachable, port);
 }
 
-// Blocks SIGTERM and SIGINT in this thread and, through inheritance, in every
-// thread started later, so that WaitForStopSignal receives them.
-sigset_t BlockStopSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
-int WaitForStopSignal(const sigset_t& signals) {
-  int received = 0;
-  while (sigwait(&signals, &received) != 0) {
-  }
-  return received;
-}
-
 // Runs the control plane until SIGTERM or SIGINT, in commented steps.
 Status RunServer(const ServerFlags& flags) {
   sigset_t stop_signals = BlockStopSignals();
@@ -118,12 +145,21 @@ Status RunServer(const ServerFlags& flags) {
     return InvalidArgument(fmt::format("--stop-grace-seconds {} is invalid, expected 0 or more",
                                        flags.stop_grace_seconds));
   }
+  if (flags.reconcile_interval_seconds < 1) {
+    return InvalidArgument(fmt::format(
+        "--reconcile-interval-seconds {} is invalid, expected 1 or more",
+        flags.reconcile_interval_seconds));
+  }
+  if (flags.reconcile_quiet_seconds < 0) {
+    return InvalidArgument(fmt::format("--reconcile-quiet-seconds {} is invalid, expected 0 or more",
+                                       flags.reconcile_quiet_seconds));
+  }
 
   // Step 1: the data directory, the database, the artifact store and the token.
   fs::path data_dir = fs::absolute(flags.data_dir);
   TANDEM_RETURN_IF_ERROR(CreateDirectories(data_dir));
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
-                          store::OpenSqliteStore(data_dir / "tandem.db"));
+                          OpenStore(flags, data_dir));
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<registry::ArtifactStore> artifacts,
                           registry::OpenLocalArtifactStore(data_dir / "artifacts"));
   TANDEM_ASSIGN_OR_RETURN(std::string admin_token, LoadOrCreateAdminToken(data_dir));
@@ -139,8 +175,15 @@ Status RunServer(const ServerFlags& flags) {
   auto backend = std::make_unique<backends::LocalBackend>(
       backends::LocalBackendOptions{.jobs_dir = data_dir / "jobs"}, plane.ExitCallback());
   plane.SetBackend(backend.get());
+  // NOTE: over PostgreSQL every server reconciles at startup; the fixed event
+  // ids make a job's end recorded once even when two do it at the same time.
   TANDEM_ASSIGN_OR_RETURN(int ended, plane.ReconcileAtStartup());
   if (ended > 0) spdlog::info("jobs ended while no control plane ran count={}", ended);
+  Reconciler reconciler(
+      ReconcilerOptions{.interval = std::chrono::seconds(flags.reconcile_interval_seconds),
+                        .quiet = std::chrono::seconds(flags.reconcile_quiet_seconds)},
+      *store, *backend, SystemClock::Instance(), MakeLeaderCheck(flags));
+  reconciler.Start();
   http::Router router;
   plane.AddRoutes(router);
 
@@ -164,6 +207,7 @@ Status RunServer(const ServerFlags& flags) {
     spdlog::warn("requests still in flight after drain timeout seconds={}", kDrainTimeout.count());
   }
   server.Stop();
+  reconciler.Stop();
   backend.reset();
   spdlog::info("control plane stopped");
   return Ok();
@@ -188,6 +232,15 @@ void AddServerCommand(CLI::App& app, CommandAction& action) {
   command->add_option("--log-file", flags->log_file, "append logs to this file, not stderr");
   command->add_option("--stop-grace-seconds", flags->stop_grace_seconds,
                       "seconds between SIGTERM and SIGKILL when a job is stopped")
+      ->default_val(30);
+  command->add_option("--database", flags->database,
+                      "postgresql://... URL, or an SQLite file path (default: DATA_DIR/tandem.db)");
+  command->add_option("--reconcile-interval-seconds", flags->reconcile_interval_seconds,
+                      "seconds between passes of the reconciler")
+      ->default_val(10);
+  command->add_option("--reconcile-quiet-seconds", flags->reconcile_quiet_seconds,
+                      "the reconciler asks the backend about a job once its last event is "
+                      "this old")
       ->default_val(30);
   command->callback([flags, &action] {
     action = [flags] {

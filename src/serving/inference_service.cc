@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <utility>
 
 #include "serving/feature_batch.h"
@@ -38,18 +39,32 @@ Json StatusJson(const ModelStatus& status) {
   Json json = {{"source", status.source}, {"state", ModelStateName(status.state)}};
   if (!status.name.empty()) json["name"] = status.name;
   if (!status.version.empty()) json["version"] = status.version;
+  if (!status.versions.empty()) json["versions"] = status.versions;
   if (!status.reason.empty()) json["reason"] = status.reason;
   return json;
 }
 
-// Runs the feature pipeline and the predictor on an OIP v2 request body.
-Result<std::string> RunInfer(const ServedModel& model, std::string_view body) {
-  TANDEM_ASSIGN_OR_RETURN(InferRequest request, ParseInferRequest(body));
-  TANDEM_RETURN_IF_ERROR(CheckRequestedOutputs(request));
-  TANDEM_ASSIGN_OR_RETURN(FeatureBatch batch, FeaturesFromInferRequest(request, model.pipeline()));
-  TANDEM_ASSIGN_OR_RETURN(std::vector<float> predictions, model.Predict(batch));
-  return EncodeInferResponse(model.name(), model.version(), request.id, predictions);
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
+
+// Keeps tandem_inference_in_flight up while a handler runs.
+class InFlight {
+ public:
+  explicit InFlight(ServingMetrics* metrics) : metrics_(metrics) {
+    if (metrics_ != nullptr) metrics_->AddInFlight(1);
+  }
+  ~InFlight() {
+    if (metrics_ != nullptr) metrics_->AddInFlight(-1);
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  ServingMetrics* metrics_;
+};
 
 Result<FeatureBatch> InvocationFeatures(MediaType type, std::string_view body,
                                         const model::FeaturePipeline& pipeline) {
@@ -85,6 +100,7 @@ void InferenceService::AddRoutes(http::Router& router) {
   }
   router.Add("GET", "/ping", bind(&InferenceService::Ping));
   router.Add("POST", "/invocations", bind(&InferenceService::Invocations));
+  if (options_.metrics != nullptr) router.Add("GET", "/metrics", bind(&InferenceService::Metrics));
 }
 
 Status InferenceService::CheckNotDraining() const {
@@ -96,19 +112,14 @@ Status InferenceService::CheckNotDraining() const {
 
 Result<std::shared_ptr<const ServedModel>> InferenceService::ModelFor(
     const http::Request& request) const {
-  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<const ServedModel> model,
-                          models_.Find(request.PathParam("model")));
   auto version = request.path_params.find("version");
-  if (version != request.path_params.end() && version->second != model->version()) {
-    return NotFound(fmt::format("model \"{}\" has no version \"{}\"; it serves version {}",
-                                model->name(), version->second, model->version()));
-  }
-  return model;
+  return models_.Find(request.PathParam("model"),
+                      version == request.path_params.end() ? "" : version->second);
 }
 
 http::Response InferenceService::ServerMetadata(const http::Request&) const {
   return http::Response::Json(
-      200, {{"name", "tandem"}, {"version", TANDEM_VERSION}, {"extensions", Json::array()}});
+      200, {{"name", "tandem"}, {"version", TANDEM_VERSION}, {"extensions", options_.extensions}});
 }
 
 http::Response InferenceService::ServerReady(const http::Request&) const {
@@ -126,7 +137,11 @@ http::Response InferenceService::ServerReady(const http::Request&) const {
 http::Response InferenceService::ModelMetadata(const http::Request& request) const {
   Result<std::shared_ptr<const ServedModel>> model = ModelFor(request);
   if (!model) return ErrorResponse(request, model.error());
-  return JsonText(200, (*model)->metadata_json());
+  Json metadata = (*model)->metadata();
+  for (const ModelStatus& status : models_.Statuses()) {
+    if (status.name == (*model)->name()) metadata["versions"] = status.versions;
+  }
+  return http::Response::Json(200, metadata);
 }
 
 http::Response InferenceService::ModelReady(const http::Request& request) const {
@@ -145,17 +160,72 @@ http::Response InferenceService::ModelReady(const http::Request& request) const 
 }
 
 http::Response InferenceService::Infer(const http::Request& request) const {
-  if (!request.Header(kBinaryHeader).empty()) {
-    return ErrorResponse(request, Error(ErrorCode::kInvalidArgument,
-                                        fmt::format("{}: the binary tensor data extension is not "
-                                                    "supported; send tensors as JSON",
-                                                    kBinaryHeader)));
+  const Clock::time_point start = Clock::now();
+  InFlight in_flight(options_.metrics);
+  Result<std::shared_ptr<const ServedModel>> model =
+      request.Header(kBinaryHeader).empty()
+          ? ModelFor(request)
+          : Result<std::shared_ptr<const ServedModel>>(std::unexpected(
+                Error(ErrorCode::kInvalidArgument,
+                      fmt::format("{}: the binary tensor data extension is not supported; send "
+                                  "tensors as JSON",
+                                  kBinaryHeader))));
+  if (!model) {
+    http::Response response = ErrorResponse(request, model.error());
+    if (options_.metrics != nullptr) options_.metrics->ObserveUnroutedRequest(response.status);
+    return response;
   }
-  Result<std::shared_ptr<const ServedModel>> model = ModelFor(request);
-  if (!model) return ErrorResponse(request, model.error());
-  Result<std::string> body = RunInfer(**model, request.body);
-  if (!body) return ErrorResponse(request, body.error());
-  return JsonText(200, std::move(*body));
+  const bool versioned = request.path_params.contains("version");
+  return RunInfer(request, std::move(*model), versioned, start);
+}
+
+http::Response InferenceService::RunInfer(const http::Request& request,
+                                          std::shared_ptr<const ServedModel> model, bool versioned,
+                                          Clock::time_point start) const {
+  // Step 1: parse. A canary version may respond instead of the primary.
+  Result<InferRequest> parsed = ParseInferRequest(request.body);
+  if (parsed && !versioned) model = CanaryOrPrimary(std::move(model), parsed->id);
+
+  // Step 2: encode with the chosen version's pipeline and predict.
+  Result<std::vector<float>> predictions = [&]() -> Result<std::vector<float>> {
+    if (!parsed) return std::unexpected(parsed.error());
+    TANDEM_RETURN_IF_ERROR(CheckRequestedOutputs(*parsed));
+    TANDEM_ASSIGN_OR_RETURN(FeatureBatch batch,
+                            FeaturesFromInferRequest(*parsed, model->pipeline()));
+    return model->Predict(batch);
+  }();
+
+  // Step 3: respond, then mirror the request to the shadow version.
+  http::Response response;
+  if (!predictions) {
+    response = ErrorResponse(request, predictions.error());
+  } else {
+    response = JsonText(
+        200, EncodeInferResponse(model->name(), model->version(), parsed->id, *predictions));
+    if (options_.shadow != nullptr && !versioned && options_.shadow->ShadowVersion(model->name())) {
+      auto shared = std::make_shared<const InferRequest>(std::move(*parsed));
+      options_.shadow->Submit(
+          model->name(),
+          [shared](const model::FeaturePipeline& pipeline) {
+            return FeaturesFromInferRequest(*shared, pipeline);
+          },
+          std::move(*predictions));
+    }
+  }
+  if (model->metrics() != nullptr) {
+    model->metrics()->ObserveRequest(response.status, SecondsSince(start));
+  }
+  return response;
+}
+
+std::shared_ptr<const ServedModel> InferenceService::CanaryOrPrimary(
+    std::shared_ptr<const ServedModel> primary, const std::optional<std::string>& id) const {
+  if (options_.canaries.empty()) return primary;
+  std::string_view canary = PickCanaryVersion(options_.canaries, primary->name(), id);
+  if (canary.empty()) return primary;
+  Result<std::shared_ptr<const ServedModel>> chosen = models_.Find(primary->name(), canary);
+  // A canary version that is not loaded leaves the request to the primary.
+  return chosen ? std::move(*chosen) : primary;
 }
 
 http::Response InferenceService::Ping(const http::Request& request) const {
@@ -166,35 +236,63 @@ http::Response InferenceService::Ping(const http::Request& request) const {
 }
 
 http::Response InferenceService::Invocations(const http::Request& request) const {
-  http::Response response = [&]() -> http::Response {
-    Result<std::shared_ptr<const ServedModel>> model = models_.Default();
-    if (!model) return ErrorResponse(request, model.error());
-    Result<MediaType> type = ParseContentType(request.Header("Content-Type"));
-    if (!type) return ErrorResponse(request, type.error());
-    std::optional<MediaType> response_type = NegotiateAccept(request.Header("Accept"), *type);
-    if (!response_type) {
-      spdlog::debug("request rejected method={} path={} status=406 accept=\"{}\"", request.method,
-                    request.path, request.Header("Accept"));
-      return http::Response::Json(
-          406, {{"error", fmt::format("Accept \"{}\" matches no supported type; accept "
-                                      "application/json, application/jsonlines or text/csv",
-                                      request.Header("Accept"))},
-                {"code", "not_acceptable"}});
-    }
-
-    Result<FeatureBatch> batch = InvocationFeatures(*type, request.body, (*model)->pipeline());
-    if (!batch) return ErrorResponse(request, batch.error());
-    Result<std::vector<float>> predictions = (*model)->Predict(*batch);
-    if (!predictions) return ErrorResponse(request, predictions.error());
-    return http::Response::Text(200, EncodePredictions(*response_type, *predictions),
-                                std::string(MediaTypeName(*response_type)));
-  }();
+  const Clock::time_point start = Clock::now();
+  InFlight in_flight(options_.metrics);
+  std::shared_ptr<const ServedModel> answered;
+  http::Response response = RunInvocations(request, answered);
+  if (answered != nullptr && answered->metrics() != nullptr) {
+    answered->metrics()->ObserveRequest(response.status, SecondsSince(start));
+  } else if (options_.metrics != nullptr) {
+    options_.metrics->ObserveUnroutedRequest(response.status);
+  }
 
   std::string attributes = request.Header(kCustomAttributesHeader);
   if (!attributes.empty()) {
     response.headers.emplace_back(std::string(kCustomAttributesHeader), std::move(attributes));
   }
   return response;
+}
+
+http::Response InferenceService::RunInvocations(
+    const http::Request& request, std::shared_ptr<const ServedModel>& answered) const {
+  Result<std::shared_ptr<const ServedModel>> model = models_.Default();
+  if (!model) return ErrorResponse(request, model.error());
+  answered = *model;
+  Result<MediaType> type = ParseContentType(request.Header("Content-Type"));
+  if (!type) return ErrorResponse(request, type.error());
+  std::optional<MediaType> response_type = NegotiateAccept(request.Header("Accept"), *type);
+  if (!response_type) {
+    spdlog::debug("request rejected method={} path={} status=406 accept=\"{}\"", request.method,
+                  request.path, request.Header("Accept"));
+    return http::Response::Json(
+        406, {{"error", fmt::format("Accept \"{}\" matches no supported type; accept "
+                                    "application/json, application/jsonlines or text/csv",
+                                    request.Header("Accept"))},
+              {"code", "not_acceptable"}});
+  }
+
+  answered = CanaryOrPrimary(std::move(answered), std::nullopt);
+  Result<FeatureBatch> batch = InvocationFeatures(*type, request.body, answered->pipeline());
+  if (!batch) return ErrorResponse(request, batch.error());
+  Result<std::vector<float>> predictions = answered->Predict(*batch);
+  if (!predictions) return ErrorResponse(request, predictions.error());
+  http::Response response =
+      http::Response::Text(200, EncodePredictions(*response_type, *predictions),
+                           std::string(MediaTypeName(*response_type)));
+  if (options_.shadow != nullptr && options_.shadow->ShadowVersion(answered->name())) {
+    options_.shadow->Submit(
+        answered->name(),
+        [type = *type, body = request.body](const model::FeaturePipeline& pipeline) {
+          return InvocationFeatures(type, body, pipeline);
+        },
+        std::move(*predictions));
+  }
+  return response;
+}
+
+http::Response InferenceService::Metrics(const http::Request&) const {
+  return http::Response::Text(200, options_.metrics->Serialize(),
+                              std::string(kPrometheusContentType));
 }
 
 }  // namespace tandem::serving

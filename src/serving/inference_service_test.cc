@@ -202,9 +202,9 @@ TEST_F(InferenceServiceTest, UnknownModelOrVersionIs404) {
   ExpectError(server.Send("POST", "/v2/models/nope/infer", RawRequest(0, 1)), 404,
               "model \"nope\" not found");
   ExpectError(server.Send("GET", "/v2/models/flights-delay/versions/2"), 404,
-              "model \"flights-delay\" has no version \"2\"; it serves version 1");
+              "model \"flights-delay\" has no loaded version \"2\"; loaded versions: 1");
   ExpectError(server.Send("POST", "/v2/models/flights-delay/versions/7/infer", RawRequest(0, 1)),
-              404, "has no version \"7\"");
+              404, "has no loaded version \"7\"");
 }
 
 TEST_F(InferenceServiceTest, RawAndEncodedGiveOfflinePredictions) {
@@ -309,6 +309,48 @@ TEST_F(InferenceServiceTest, BadInferRequestsAre400) {
           R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]})",
           {{"Inference-Header-Content-Length", "10"}}),
       400, "binary tensor data extension is not supported");
+}
+
+// FP64, INT64 and BOOL tensors where FP32 is advertised are rounded to the
+// nearest float32 (BOOL as 0 or 1) and predict as the FP32 tensor would.
+TEST_F(InferenceServiceTest, EncodedDatatypesConvertToFloat32) {
+  RunningServer server({DirectorySource(Good())});
+  ASSERT_TRUE(server.WaitLoaded());
+  const std::string target = "/v2/models/flights-delay/infer";
+  auto request = [](std::string_view datatype, const Json& data) {
+    return Json{{"inputs",
+                 {{{"name", "features"}, {"shape", {1, 4}}, {"datatype", datatype}, {"data", data}}}}}
+        .dump();
+  };
+  http::Response fp32 = server.Send("POST", target, request("FP32", {500, 1, 0, 1}));
+  ASSERT_EQ(fp32.status, 200) << fp32.body;
+  const std::vector<float> expected = PredictionsOf(fp32);
+  for (auto [datatype, data] :
+       {std::pair{"FP64", Json{500.00000000001, 1.0, 0.0, 1.0}}, std::pair{"INT64", Json{500, 1, 0, 1}},
+        std::pair{"INT8", Json{100, 1, 0, 1}}, std::pair{"BOOL", Json{true, true, false, true}}}) {
+    http::Response response = server.Send("POST", target, request(datatype, data));
+    ASSERT_EQ(response.status, 200) << datatype << ": " << response.body;
+    if (std::string_view(datatype) == "FP64" || std::string_view(datatype) == "INT64") {
+      EXPECT_EQ(PredictionsOf(response), expected) << datatype;
+    }
+  }
+  // BOOL true is 1: equal to the FP32 row [1, 1, 0, 1].
+  http::Response ones = server.Send("POST", target, request("FP32", {1, 1, 0, 1}));
+  http::Response bools = server.Send("POST", target, request("BOOL", {true, true, false, true}));
+  EXPECT_EQ(PredictionsOf(ones), PredictionsOf(bools));
+
+  ExpectError(server.Send("POST", target, request("FP32", {1e39, 1, 0, 1})), 400,
+              "input \"features\"");
+  ExpectError(server.Send("POST", target, request("INT8", {300, 1, 0, 1})), 400,
+              "input \"features\"");
+  ExpectError(
+      server.Send("POST", target,
+                  R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [1, Infinity, 3, 4]}]})"),
+      400, "NaN and Infinity are not JSON");
+  ExpectError(
+      server.Send("POST", target,
+                  R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [1, -Infinity, 3, 4]}]})"),
+      400, "NaN and Infinity are not JSON");
 }
 
 TEST_F(InferenceServiceTest, BodyOverLimitIs413) {

@@ -12,24 +12,23 @@ namespace {
 // Latency buckets from 25 us (a compiled-tree prediction) to 10 s.
 const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
   static const prometheus::Histogram::BucketBoundaries buckets = {
-      0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-      0.01,     0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,  10};
+      0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,    0.05,    0.1,    0.25,    0.5,    1,     2.5,    10};
   return buckets;
 }
 
 const prometheus::Histogram::BucketBoundaries& RowBuckets() {
-  static const prometheus::Histogram::BucketBoundaries buckets = {1,   2,   4,    8,    16,  32,
-                                                                  64,  128, 256,  512,  1024,
-                                                                  4096, 16384, 65536};
+  static const prometheus::Histogram::BucketBoundaries buckets = {
+      1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536};
   return buckets;
 }
 
 }  // namespace
 
-VersionMetrics::VersionMetrics(prometheus::Family<prometheus::Counter>& requests,
-                               std::string model, std::string version,
-                               prometheus::Histogram& duration, prometheus::Histogram& queue,
-                               prometheus::Histogram& compute, prometheus::Histogram& batch_rows)
+VersionMetrics::VersionMetrics(prometheus::Family<prometheus::Counter>& requests, std::string model,
+                               std::string version, prometheus::Histogram& duration,
+                               prometheus::Histogram& queue, prometheus::Histogram& compute,
+                               prometheus::Histogram& batch_rows, prometheus::Gauge& info)
     : requests_(requests),
       model_(std::move(model)),
       version_(std::move(version)),
@@ -37,7 +36,8 @@ VersionMetrics::VersionMetrics(prometheus::Family<prometheus::Counter>& requests
       duration_(duration),
       queue_(queue),
       compute_(compute),
-      batch_rows_(batch_rows) {}
+      batch_rows_(batch_rows),
+      info_(info) {}
 
 void VersionMetrics::ObserveRequest(int status, double seconds) {
   duration_.Observe(seconds);
@@ -94,21 +94,13 @@ std::shared_ptr<VersionMetrics> ServingMetrics::ForVersion(const std::string& mo
                                                            const std::string& version,
                                                            std::string_view predictor) {
   const prometheus::Labels labels = {{"model", model}, {"version", version}};
-  info_.Add({{"model", model}, {"version", version}, {"predictor", std::string(predictor)}})
-      .Set(1);
+  prometheus::Gauge& info =
+      info_.Add({{"model", model}, {"version", version}, {"predictor", std::string(predictor)}});
+  info.Set(1);
   return std::shared_ptr<VersionMetrics>(new VersionMetrics(
       requests_, model, version, duration_.Add(labels, DurationBuckets()),
       queue_.Add(labels, DurationBuckets()), compute_.Add(labels, DurationBuckets()),
-      batch_rows_.Add(labels, RowBuckets())));
-}
-
-void ServingMetrics::MarkUnloaded(const std::string& model, const std::string& version) {
-  // The predictor label is unknown here, so every info series of the version is reset.
-  for (std::string_view predictor : {"compiled_trees", "libxgboost"}) {
-    const prometheus::Labels labels = {
-        {"model", model}, {"version", version}, {"predictor", std::string(predictor)}};
-    if (info_.Has(labels)) info_.Add(labels).Set(0);
-  }
+      batch_rows_.Add(labels, RowBuckets()), info));
 }
 
 void ServingMetrics::ObserveUnroutedRequest(int status) {

@@ -46,18 +46,20 @@ namespace tandem::serving {
 // request path does no label lookup for a 200.
 class VersionMetrics {
  public:
-  // Counts one answered request with HTTP `status` that took `seconds`.
+  // Counts one finished request with HTTP `status` that took `seconds`.
   void ObserveRequest(int status, double seconds);
   void ObserveQueue(double seconds) { queue_.Observe(seconds); }
   void ObserveCompute(double seconds) { compute_.Observe(seconds); }
   void ObserveBatchRows(size_t rows) { batch_rows_.Observe(static_cast<double>(rows)); }
+  // Sets tandem_model_info of this version to 0 (unloaded) or 1.
+  void SetLoaded(bool loaded) { info_.Set(loaded ? 1 : 0); }
 
  private:
   friend class ServingMetrics;
   VersionMetrics(prometheus::Family<prometheus::Counter>& requests, std::string model,
-                 std::string version, prometheus::Histogram& duration,
-                 prometheus::Histogram& queue, prometheus::Histogram& compute,
-                 prometheus::Histogram& batch_rows);
+                 std::string version, prometheus::Histogram& duration, prometheus::Histogram& queue,
+                 prometheus::Histogram& compute, prometheus::Histogram& batch_rows,
+                 prometheus::Gauge& info);
 
   prometheus::Family<prometheus::Counter>& requests_;
   std::string model_;
@@ -67,6 +69,7 @@ class VersionMetrics {
   prometheus::Histogram& queue_;
   prometheus::Histogram& compute_;
   prometheus::Histogram& batch_rows_;
+  prometheus::Gauge& info_;
 };
 
 class ServingMetrics {
@@ -75,14 +78,11 @@ class ServingMetrics {
   ServingMetrics(const ServingMetrics&) = delete;
   ServingMetrics& operator=(const ServingMetrics&) = delete;
 
-  // Returns the series of `model` `version` and sets tandem_model_info for it.
+  // Returns the series of `model` `version` and sets its tandem_model_info to 1.
   // The series stay after the version is unloaded, because Prometheus counters
   // must not go back. Calling twice for one version returns equal series.
   std::shared_ptr<VersionMetrics> ForVersion(const std::string& model, const std::string& version,
                                              std::string_view predictor);
-
-  // Sets tandem_model_info of an unloaded version to 0.
-  void MarkUnloaded(const std::string& model, const std::string& version);
 
   // Counts a request that reached no model version.
   void ObserveUnroutedRequest(int status);

@@ -15,21 +15,6 @@
 namespace tandem::serving {
 namespace {
 
-// Registered model names follow the training job name rule:
-// [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}. Such a name is also safe as a path segment.
-bool IsModelName(std::string_view name) {
-  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
-  });
-}
-
-bool IsVersion(std::string_view version) {
-  if (version == "latest") return true;
-  if (version.empty() || version.size() > 18 || version.front() == '0') return false;
-  return std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 std::string TrimSlash(std::string_view url) {
   while (url.ends_with('/')) url.remove_suffix(1);
   return std::string(url);
@@ -92,9 +77,30 @@ Status UnpackIntoCache(const std::string& archive, const std::filesystem::path& 
 
 }  // namespace
 
+// Registered model names follow the training job name rule:
+// [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}.
+bool IsModelName(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
+  });
+}
+
+bool IsVersionNumber(std::string_view version) {
+  if (version.empty() || version.size() > 18 || version.front() == '0') return false;
+  return std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool VersionLess(std::string_view a, std::string_view b) {
+  if (IsVersionNumber(a) && IsVersionNumber(b) && a.size() != b.size()) {
+    return a.size() < b.size();
+  }
+  return a < b;
+}
+
 std::string ModelSource::Describe() const {
   if (kind == Kind::kDirectory) return fmt::format("directory {}", dir.string());
-  return fmt::format("registry model {} version {}", name, version);
+  return fmt::format("model {} version {}", name, version);
 }
 
 Result<ModelSource> ParseModelSource(std::string_view spec) {
@@ -117,12 +123,29 @@ Result<ModelSource> ParseModelSource(std::string_view spec) {
                     "or inner hyphens",
                     spec, source.name));
   }
-  if (!IsVersion(source.version)) {
-    return InvalidArgument(
-        fmt::format("--model {}: version \"{}\" must be a positive integer or "
-                    "\"latest\"",
-                    spec, source.version));
+  if (source.version == "latest") {
+    source.policy = VersionPolicy::kLatest;
+    return source;
   }
+  std::string_view rest = source.version;
+  while (true) {
+    size_t comma = rest.find(',');
+    std::string_view number = rest.substr(0, comma);
+    if (!IsVersionNumber(number)) {
+      return InvalidArgument(
+          fmt::format("--model {}: version \"{}\" must be \"latest\", a positive integer or a "
+                      "comma-separated list of them",
+                      spec, source.version));
+    }
+    if (std::find(source.versions.begin(), source.versions.end(), number) !=
+        source.versions.end()) {
+      return InvalidArgument(fmt::format("--model {}: version {} is listed twice", spec, number));
+    }
+    source.versions.emplace_back(number);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  source.policy = source.versions.size() == 1 ? VersionPolicy::kSpecific : VersionPolicy::kPinned;
   return source;
 }
 

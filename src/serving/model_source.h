@@ -1,5 +1,6 @@
-// Where `tandem serve` gets a model package: a directory on disk, or a
-// version of a registered model downloaded from the control plane's registry
+// Model package sources of `tandem serve`: a directory on disk, or a
+// version of a named model, found in a --model-root directory laid out as
+// ROOT/NAME/VERSION/ or downloaded from the control plane's registry
 // (docs/api.md: GET /api/v1/models/{name}/versions/{v} and .../package).
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -18,23 +20,44 @@ inline constexpr std::string_view kSageMakerModelDir = "/opt/ml/model";
 // Version label of a package served straight from a directory.
 inline constexpr std::string_view kDirectoryVersion = "1";
 
+// Version policy of a named model: the versions it loads.
+//   kLatest    the highest version; --poll-seconds checks for a newer one
+//   kSpecific  one fixed version
+//   kPinned    a fixed list of versions, all loaded; the highest serves
+//              requests that name no version
+enum class VersionPolicy { kLatest, kSpecific, kPinned };
+
 struct ModelSource {
+  // kRegistry is any named model, whether found under --model-root or in the registry.
   enum class Kind { kDirectory, kRegistry };
   Kind kind = Kind::kDirectory;
-  std::filesystem::path dir;  // kDirectory
-  std::string name;           // kRegistry: the registered model name
-  std::string version;        // kRegistry: a positive number or "latest"
+  std::filesystem::path dir;                        // kDirectory
+  std::string name;                                 // kRegistry: the model name
+  std::string version;                              // kRegistry: as written: "latest", "3" or "1,3"
+  VersionPolicy policy = VersionPolicy::kSpecific;  // kRegistry
+  std::vector<std::string> versions;                // kSpecific: one number; kPinned: the numbers
 
-  // "directory /models/flights" or "registry model flights-delay version latest".
+  // "directory /models/flights" or "model flights-delay version latest".
   std::string Describe() const;
 };
 
-// Reads a --model value: "NAME:VERSION" (VERSION a positive integer or
-// "latest") names a registry model; anything else is a package directory.
-// A value holding '/' or naming an existing directory is always a directory.
-// Errors (kInvalidArgument): an empty value, an empty NAME or a VERSION that
-// is neither a positive integer nor "latest".
+// Reads a --model value: "NAME:VERSION" names a model, where VERSION is
+// "latest", a positive integer, or a comma-separated list of them (pinned);
+// anything else is a package directory. A value holding '/' or naming an
+// existing directory is always a directory.
+// Errors (kInvalidArgument): an empty value, an invalid NAME, a VERSION that
+// is neither "latest" nor positive integers, a version listed twice.
 Result<ModelSource> ParseModelSource(std::string_view spec);
+
+// True for a model name of 1-63 letters, digits and inner hyphens, which is
+// also safe as a path segment.
+bool IsModelName(std::string_view name);
+
+// True for a positive decimal integer without leading zeros, at most 18 digits.
+bool IsVersionNumber(std::string_view version);
+
+// Orders version labels numerically when both are numbers, else as text.
+bool VersionLess(std::string_view a, std::string_view b);
 
 // A registry package unpacked into the cache.
 struct FetchedPackage {

@@ -6,19 +6,25 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
 
 #include "common/file_util.h"
 #include "common/http.h"
 #include "common/logging.h"
+#include "common/stop_signals.h"
 #include "serving/inference_service.h"
+#include "serving/metrics.h"
 #include "serving/model_manager.h"
+#include "serving/repository_service.h"
+#include "serving/traffic.h"
 
 namespace tandem::serving {
 namespace {
@@ -26,24 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kDefaultPort = 8080;
-
-// Blocks SIGTERM and SIGINT in this thread and, through inheritance, in every
-// thread started later, so that sigwait below receives them.
-sigset_t BlockStopSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
-int WaitForStopSignal(const sigset_t& signals) {
-  int received = 0;
-  while (sigwait(&signals, &received) != 0) {
-  }
-  return received;
-}
 
 Result<uint16_t> ResolvePort(int flag) {
   if (flag >= 0) {
@@ -105,56 +93,171 @@ class OwnedCacheDir {
   fs::path path_;
 };
 
-Status Serve(const ServeSettings& settings, const sigset_t& stop_signals) {
-  // Step 1: validate the options before anything starts.
-  TANDEM_ASSIGN_OR_RETURN(uint16_t port, ResolvePort(settings.port));
-  TANDEM_ASSIGN_OR_RETURN(std::vector<ModelSource> sources, ResolveSources(settings));
+// Options that become ModelManager, service and traffic settings.
+struct ServeParts {
+  uint16_t port = 0;
+  std::vector<ModelSource> sources;
+  ServedModelOptions model_options;
+  std::vector<CanaryRule> canaries;
+  std::vector<ShadowRule> shadows;
+  std::string admin_token;
+};
+
+Result<ServeParts> ValidateSettings(const ServeSettings& settings) {
+  ServeParts parts;
+  TANDEM_ASSIGN_OR_RETURN(parts.port, ResolvePort(settings.port));
+  TANDEM_ASSIGN_OR_RETURN(parts.sources, ResolveSources(settings));
+  TANDEM_ASSIGN_OR_RETURN(parts.model_options.predictor, ParsePredictorChoice(settings.predictor));
   if (settings.max_body_mb <= 0) {
     return InvalidArgument(fmt::format("--max-body-mb {} must be positive", settings.max_body_mb));
   }
-  if (settings.drain_seconds < 0) {
+  if (settings.drain_seconds < 0 || settings.drain_idle_seconds < 0) {
     return InvalidArgument(
-        fmt::format("--drain-seconds {} must be 0 or more", settings.drain_seconds));
+        fmt::format("--drain-seconds {} and --drain-idle-seconds {} must be 0 "
+                    "or more",
+                    settings.drain_seconds, settings.drain_idle_seconds));
   }
+  if (settings.poll_seconds < 0) {
+    return InvalidArgument(
+        fmt::format("--poll-seconds {} must be 0 (off) or more", settings.poll_seconds));
+  }
+  if (settings.max_batch_rows < 1 || settings.max_batch_delay_us < 0 || settings.shadow_queue < 1) {
+    return InvalidArgument(fmt::format(
+        "--max-batch-rows {} and --shadow-queue {} must be positive, --max-batch-delay-us {} 0 "
+        "or more",
+        settings.max_batch_rows, settings.shadow_queue, settings.max_batch_delay_us));
+  }
+  parts.model_options.batching = {
+      .max_rows = static_cast<size_t>(settings.max_batch_rows),
+      .max_delay = std::chrono::microseconds(settings.max_batch_delay_us)};
+  for (const std::string& spec : settings.canaries) {
+    TANDEM_ASSIGN_OR_RETURN(CanaryRule rule, ParseCanary(spec));
+    parts.canaries.push_back(std::move(rule));
+  }
+  for (const std::string& spec : settings.shadows) {
+    TANDEM_ASSIGN_OR_RETURN(ShadowRule rule, ParseShadow(spec));
+    parts.shadows.push_back(std::move(rule));
+  }
+  if (!settings.admin_token_file.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(parts.admin_token, ReadAdminToken(settings.admin_token_file));
+  }
+  return parts;
+}
+
+// Canary and shadow targets must stay loaded next to each model's own versions.
+std::map<std::string, std::vector<std::string>> ExtraVersions(const ServeParts& parts) {
+  std::map<std::string, std::vector<std::string>> extra;
+  for (const CanaryRule& rule : parts.canaries) extra[rule.model].push_back(rule.version);
+  for (const ShadowRule& rule : parts.shadows) extra[rule.model].push_back(rule.version);
+  return extra;
+}
+
+// Counts inference requests, so that the drain can tell when traffic has stopped.
+// Probes and scrapes do not count: they go on while a pod drains.
+http::Handler CountingHandler(const http::Router& router, std::atomic<uint64_t>& requests) {
+  return [&router, &requests](http::Request& request) {
+    if (!request.path.starts_with("/v2/health") && request.path != "/ping" &&
+        request.path != "/metrics") {
+      requests.fetch_add(1, std::memory_order_relaxed);
+    }
+    return router.Dispatch(request);
+  };
+}
+
+// Keeps serving after the stop signal until inference traffic has been idle
+// for `idle` or `deadline` passes.
+void WaitForQuiet(const http::Server& server, const std::atomic<uint64_t>& requests,
+                  std::chrono::milliseconds idle, std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
+  uint64_t seen = requests.load();
+  Clock::time_point quiet_since = Clock::now();
+  while (Clock::now() < deadline) {
+    const uint64_t now_seen = requests.load();
+    if (now_seen != seen || server.in_flight() > 0) {
+      seen = now_seen;
+      quiet_since = Clock::now();
+    } else if (Clock::now() - quiet_since >= idle) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Status Serve(const ServeSettings& settings, const sigset_t& stop_signals) {
+  // Step 1: validate the options before anything starts.
+  TANDEM_ASSIGN_OR_RETURN(ServeParts parts, ValidateSettings(settings));
   OwnedCacheDir owned_cache;
   const bool uses_registry = std::any_of(
-      sources.begin(), sources.end(),
+      parts.sources.begin(), parts.sources.end(),
       [](const ModelSource& source) { return source.kind == ModelSource::Kind::kRegistry; });
-  TANDEM_ASSIGN_OR_RETURN(fs::path cache_dir,
-                          owned_cache.Resolve(settings.cache_dir, uses_registry));
+  TANDEM_ASSIGN_OR_RETURN(
+      fs::path cache_dir,
+      owned_cache.Resolve(settings.cache_dir, uses_registry || !settings.registry_url.empty()));
   int threads = settings.threads > 0
                     ? settings.threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   // Step 2: listen first, so the socket accepts connections while models load.
-  ModelManager models(std::move(sources),
-                      {.registry_url = settings.registry_url, .cache_dir = cache_dir});
-  InferenceService service(models);
+  ServingMetrics metrics;
+  parts.model_options.metrics = &metrics;
+  ModelManager models(
+      std::move(parts.sources),
+      {.registry_url = settings.registry_url,
+       .cache_dir = cache_dir,
+       .model_root = settings.model_root.empty() ? fs::path() : fs::absolute(settings.model_root),
+       .poll_interval =
+           std::chrono::milliseconds(static_cast<int64_t>(settings.poll_seconds * 1000)),
+       .model_options = parts.model_options,
+       .extra_versions = ExtraVersions(parts)});
+  std::unique_ptr<ShadowMirror> shadow;
+  if (!parts.shadows.empty()) {
+    shadow = std::make_unique<ShadowMirror>(parts.shadows, models, &metrics,
+                                            static_cast<size_t>(settings.shadow_queue));
+  }
+  InferenceService service(models, {.metrics = &metrics,
+                                    .canaries = parts.canaries,
+                                    .shadow = shadow.get(),
+                                    .extensions = {"model_repository"}});
+  RepositoryService repository(models, parts.admin_token);
   http::Router router;
   service.AddRoutes(router);
+  repository.AddRoutes(router);
+  std::atomic<uint64_t> requests{0};
   http::Server server({.host = settings.host,
-                       .port = port,
+                       .port = parts.port,
                        .threads = threads,
                        .max_body_bytes = static_cast<size_t>(settings.max_body_mb * 1024 * 1024)},
-                      router.AsHandler());
+                      CountingHandler(router, requests));
   TANDEM_ASSIGN_OR_RETURN(uint16_t bound_port, server.Start());
-  spdlog::info("inference server listening host={} port={} threads={} cache_dir={}", settings.host,
-               bound_port, threads, cache_dir.string());
+  spdlog::info(
+      "inference server listening host={} port={} threads={} cache_dir={} "
+      "predictor={} batching={} repository_routes={}",
+      settings.host, bound_port, threads, cache_dir.string(), settings.predictor,
+      parts.model_options.batching.enabled() ? "on" : "off",
+      parts.admin_token.empty() ? "disabled" : "enabled");
 
   // Step 3: load in the background; readiness follows the loads.
   models.StartLoading();
 
-  // Step 4: on SIGTERM or SIGINT, report not ready, stop accepting and drain.
+  // Step 4: on SIGTERM or SIGINT, report not ready, serve until traffic stops, then drain.
   int signal = WaitForStopSignal(stop_signals);
-  spdlog::info("inference server draining signal={} drain_seconds={}",
-               signal == SIGTERM ? "SIGTERM" : "SIGINT", settings.drain_seconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(settings.drain_seconds);
+  spdlog::info("inference server draining signal={} drain_seconds={} drain_idle_seconds={}",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT", settings.drain_seconds,
+               settings.drain_idle_seconds);
   service.SetDraining();
+  WaitForQuiet(server, requests,
+               std::chrono::milliseconds(static_cast<int64_t>(settings.drain_idle_seconds * 1000)),
+               deadline);
   server.BeginDrain();
-  if (!server.WaitIdle(std::chrono::seconds(settings.drain_seconds))) {
+  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (!server.WaitIdle(std::max(remaining, std::chrono::milliseconds(0)))) {
     spdlog::warn("requests still in flight after drain in_flight={}", server.in_flight());
   }
   server.Stop();
-  spdlog::info("inference server stopped");
+  spdlog::info("inference server stopped requests={}", requests.load());
   return Ok();
 }
 
@@ -180,11 +283,48 @@ void AddServeCommand(CLI::App& app, CommandAction& action) {
   CLI::App* command =
       app.add_subcommand("serve", "run the inference server (OIP v2 and SageMaker)");
   command->add_option("--model", settings->models,
-                      "model package directory, or NAME:VERSION (VERSION a number or latest) "
-                      "from --registry; repeatable; default /opt/ml/model when present");
+                      "model package directory, or NAME:VERSION (VERSION latest, a number, or "
+                      "numbers separated by commas) from --model-root or --registry; repeatable; "
+                      "default /opt/ml/model when present");
   command->add_option("--registry", settings->registry_url,
                       "control plane URL to download NAME:VERSION packages from, "
                       "e.g. http://127.0.0.1:8500");
+  command->add_option("--model-root", settings->model_root,
+                      "model repository directory laid out as DIR/NAME/VERSION/; NAME:VERSION "
+                      "models found there are not downloaded, and repository loads by path "
+                      "must stay inside it");
+  command
+      ->add_option("--poll-seconds", settings->poll_seconds,
+                   "seconds between checks for a newer version of NAME:latest models; "
+                   "0 never checks")
+      ->capture_default_str();
+  command
+      ->add_option("--predictor", settings->predictor,
+                   "auto (compiled trees, libxgboost for models they do not support), "
+                   "compiled or libxgboost")
+      ->capture_default_str();
+  command->add_option("--admin-token-file", settings->admin_token_file,
+                      "file holding the bearer token that the /v2/repository routes require; "
+                      "without it those routes answer 403");
+  command
+      ->add_option("--max-batch-rows", settings->max_batch_rows,
+                   "most rows one merged predictor call takes when batching is on")
+      ->capture_default_str();
+  command
+      ->add_option("--max-batch-delay-us", settings->max_batch_delay_us,
+                   "microseconds a request may wait for others to share its predictor call; "
+                   "0 turns dynamic batching off")
+      ->capture_default_str();
+  command->add_option("--canary", settings->canaries,
+                      "NAME:VERSION=FRACTION: send that fraction of NAME's requests without a "
+                      "version to VERSION; repeatable, one per model");
+  command->add_option("--shadow", settings->shadows,
+                      "NAME:VERSION: also predict NAME's requests without a version with VERSION "
+                      "in the background and count equal and different answers; repeatable");
+  command
+      ->add_option("--shadow-queue", settings->shadow_queue,
+                   "shadow comparisons that may wait; more are dropped and counted")
+      ->capture_default_str();
   command->add_option("--host", settings->host, "address to listen on; 0.0.0.0 for all interfaces")
       ->capture_default_str();
   command->add_option("--port", settings->port,
@@ -200,7 +340,12 @@ void AddServeCommand(CLI::App& app, CommandAction& action) {
       ->capture_default_str();
   command
       ->add_option("--drain-seconds", settings->drain_seconds,
-                   "seconds to let requests in flight finish after SIGTERM")
+                   "most seconds between SIGTERM and exit; requests keep being answered until "
+                   "then or until traffic stops")
+      ->capture_default_str();
+  command
+      ->add_option("--drain-idle-seconds", settings->drain_idle_seconds,
+                   "after SIGTERM, stop once no inference request arrived for this long")
       ->capture_default_str();
   command->add_option("--log-level", settings->log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();

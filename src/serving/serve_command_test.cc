@@ -1,28 +1,23 @@
 #include "serving/serve_command.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <optional>
-#include <regex>
 #include <thread>
 
 #include "common/file_util.h"
 #include "common/http.h"
 #include "serving/model_source.h"
 #include "serving/test_package.h"
-
-extern char** environ;
+#include "serving/test_server.h"
 
 namespace tandem::serving {
 namespace {
@@ -33,95 +28,19 @@ using testing::ScratchDir;
 
 constexpr auto kStartTimeout = std::chrono::seconds(60);
 
-// The serve-only binary built next to this test.
-std::string ServeTool() { return SERVE_TOOL_PATH; }
-
-// A child process running the serve tool, killed if the test ends early.
-class ServeProcess {
+// A child process running the serve tool built next to this test.
+class ServeProcess : public testing::ServeProcess {
  public:
   ServeProcess(std::vector<std::string> args, const std::filesystem::path& log,
                std::vector<std::string> extra_env = {})
-      : log_(log) {
-    std::vector<std::string> argv_storage = {ServeTool(), "serve"};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& arg : argv_storage) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
-    std::vector<std::string> env_storage;
-    for (char** entry = environ; *entry != nullptr; ++entry) {
-      if (std::string_view(*entry).starts_with("SAGEMAKER_BIND_TO_PORT=")) continue;
-      env_storage.emplace_back(*entry);
-    }
-    env_storage.insert(env_storage.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> env;
-    for (std::string& entry : env_storage) env.push_back(entry.data());
-    env.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    int error = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(error, 0) << "cannot start " << argv[0];
-    if (error != 0) pid_ = -1;
-  }
-
-  ~ServeProcess() {
-    if (pid_ > 0 && !exit_code_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // Waits up to `timeout` for the exit; returns the exit code (128 + signal when killed).
-  std::optional<int> WaitExit(std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (pid_ > 0 && !exit_code_ && std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return exit_code_;
-  }
-
-  // Waits for the "listening" log line and returns the port it names.
+      : testing::ServeProcess(SERVE_TOOL_PATH, std::move(args), log, std::move(extra_env)) {}
   std::optional<uint16_t> WaitListening() {
-    const std::regex pattern(R"(inference server listening host=\S+ port=(\d+))");
-    auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::string text = ReadFile(log_).value_or("");
-      std::smatch match;
-      if (std::regex_search(text, match, pattern)) return std::stoi(match[1]);
-      if (WaitExit(std::chrono::seconds(0))) return std::nullopt;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return std::nullopt;
+    return testing::ServeProcess::WaitListening(kStartTimeout);
   }
-
-  void Signal(int signal) { ::kill(pid_, signal); }
-  std::string Log() const { return ReadFile(log_).value_or(""); }
-
- private:
-  std::filesystem::path log_;
-  pid_t pid_ = -1;
-  std::optional<int> exit_code_;
 };
 
-// Polls GET url+target until it returns `status`, for at most kStartTimeout.
 bool WaitForStatus(const std::string& url, std::string_view target, int status) {
-  auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    Result<http::Response> response =
-        http::Fetch("GET", url + std::string(target), "", {}, std::chrono::seconds(2));
-    if (response && response->status == status) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return testing::WaitForStatus(url, target, status, kStartTimeout);
 }
 
 // Returns a port that was free a moment ago on 127.0.0.1.
@@ -192,7 +111,32 @@ TEST(ServeCommand, BadRegistrySpecExits2) {
   ServeProcess process({"--model", "flights-delay:newest", "--port", "0"},
                        scratch.path() / "serve.log");
   EXPECT_EQ(process.WaitExit(std::chrono::seconds(30)), 2);
-  EXPECT_THAT(process.Log(), HasSubstr("version \"newest\" must be a positive integer"));
+  EXPECT_THAT(process.Log(),
+              HasSubstr("version \"newest\" must be \"latest\", a positive integer"));
+}
+
+// Each bad option value exits 2 before listening, with a message naming the option.
+TEST(ServeCommand, BadOptionsExit2) {
+  ScratchDir scratch;
+  ASSERT_TRUE(BuildTestPackage(scratch.path() / "package").has_value());
+  ASSERT_TRUE(WriteFileAtomic(scratch.path() / "empty-token", "  \n").has_value());
+  const std::string package = (scratch.path() / "package").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--predictor", "fast"}, "--predictor \"fast\": expected auto, compiled or libxgboost"},
+      {{"--canary", "flights-delay:2=1.5"}, "fraction \"1.5\" must be a number from 0 to 1"},
+      {{"--canary", "flights-delay:2"}, "expected NAME:VERSION=FRACTION"},
+      {{"--shadow", "flights-delay:two"}, "version \"two\" must be a positive integer"},
+      {{"--admin-token-file", (scratch.path() / "empty-token").string()}, "is empty"},
+      {{"--max-batch-rows", "0"}, "--max-batch-rows 0"},
+      {{"--poll-seconds", "-1"}, "--poll-seconds -1"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    std::vector<std::string> args = {"--model", package, "--port", "0"};
+    args.insert(args.end(), cases[i].first.begin(), cases[i].first.end());
+    ServeProcess process(args, scratch.path() / fmt::format("serve-{}.log", i));
+    EXPECT_EQ(process.WaitExit(std::chrono::seconds(30)), 2) << cases[i].second;
+    EXPECT_THAT(process.Log(), HasSubstr(cases[i].second));
+  }
 }
 
 }  // namespace

@@ -25,9 +25,10 @@ Status XGBoostCall(int code, std::string_view what) {
   return Internal(fmt::format("{}: {}", what, XGBGetLastError()));
 }
 
-// Trains 20 trees of depth 3 on `features` and saves the booster as JSON.
+// Trains `options.rounds` trees of depth 3 on `features` and saves the booster as JSON.
 Status TrainBooster(const std::vector<float>& features, const std::vector<float>& labels,
-                    size_t width, const std::filesystem::path& model_file) {
+                    size_t width, const TestPackageOptions& options,
+                    const std::filesystem::path& model_file) {
   DMatrixHandle matrix = nullptr;
   TANDEM_RETURN_IF_ERROR(XGBoostCall(
       XGDMatrixCreateFromMat(features.data(), labels.size(), width, NAN, &matrix), "DMatrix"));
@@ -41,10 +42,11 @@ Status TrainBooster(const std::vector<float>& features, const std::vector<float>
                             {"eta", "0.3"},
                             {"nthread", "1"},
                             {"objective", "reg:squarederror"},
-                            {"seed", "7"}}) {
+                            {"seed", "7"},
+                            {"booster", options.booster.c_str()}}) {
     TANDEM_RETURN_IF_ERROR(XGBoostCall(XGBoosterSetParam(booster, key, value), key));
   }
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < options.rounds; ++round) {
     TANDEM_RETURN_IF_ERROR(XGBoostCall(XGBoosterUpdateOneIter(booster, round, matrix), "train"));
   }
   return XGBoostCall(XGBoosterSaveModel(booster, model_file.c_str()), "save");
@@ -89,7 +91,7 @@ Status BuildTestPackage(const std::filesystem::path& dir, const TestPackageOptio
     labels[i] = distance / 100.0f + 3.0f * row[1] + 0.5f * row[2];
   }
   const std::filesystem::path model_file = dir / model::kDefaultModelFileName;
-  TANDEM_RETURN_IF_ERROR(TrainBooster(features, labels, width, model_file));
+  TANDEM_RETURN_IF_ERROR(TrainBooster(features, labels, width, options, model_file));
 
   // Step 3: self-test cases with the predictions the project's predictor gives.
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<model::Predictor> predictor,

@@ -19,6 +19,10 @@ struct TestPackageOptions {
   // When set, the first self-test case expects a value the model never gives,
   // so loading the package fails its self-tests.
   bool wrong_self_test = false;
+  // Boosting rounds (trees); packages with different rounds predict differently.
+  int rounds = 20;
+  // "gbtree", or "dart" for a model the compiled tree evaluator does not support.
+  std::string booster = "gbtree";
 };
 
 // Returns synthetic raw record `index` (deterministic).

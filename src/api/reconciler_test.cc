@@ -1,0 +1,213 @@
+// The periodic reconciler against a scripted Backend: each answer of
+// Describe becomes exactly one event (or none).
+#include "api/reconciler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "api/api_test_fixture.h"
+
+namespace tandem::api {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Describe answers per native id; an id without an answer is kUnavailable.
+class ScriptedBackend final : public backends::Backend {
+ public:
+  std::string_view name() const override { return "scripted"; }
+  Result<backends::LaunchInfo> Launch(const backends::LaunchRequest&) override {
+    return Unavailable("scripted backend launches nothing");
+  }
+  Status Stop(std::string_view, std::chrono::seconds) override { return Ok(); }
+  Result<backends::Observation> Describe(std::string_view native_id) override {
+    ++describe_calls;
+    auto it = answers.find(std::string(native_id));
+    if (it == answers.end()) return Unavailable(fmt::format("cannot ask about {}", native_id));
+    return it->second;
+  }
+  std::map<std::string, backends::Observation> answers;
+  int describe_calls = 0;
+};
+
+std::string FakeTarArchive(char fill) {
+  std::string archive(2048, '\0');
+  archive.replace(257, 6, std::string("ustar\0", 6));
+  archive[0] = fill;
+  return archive;
+}
+
+class ReconcilerTest : public ApiTest {
+ protected:
+  static constexpr int64_t kQuietMillis = 30000;
+
+  void SetUp() override {
+    ApiTest::SetUp();
+    if (HasFatalFailure()) return;
+    CreateJob(ValidSpec());
+    Result<store::JobPage> page = store_->ListJobs({});
+    ASSERT_TRUE(page.has_value());
+    ASSERT_EQ(page->jobs.size(), 1u);
+    job_id_ = page->jobs[0].id;
+    Result<store::Job> stored = store_->GetJob(job_id_);
+    ASSERT_TRUE(stored.has_value());
+    native_id_ = stored->native_id;
+    ASSERT_FALSE(native_id_.empty());
+    reconciler_ = std::make_unique<Reconciler>(ReconcilerOptions{}, *store_, scripted_, clock_);
+  }
+
+  void Answer(backends::ObservedState state, std::string reason = "",
+              std::optional<int> exit_code = std::nullopt) {
+    scripted_.answers[native_id_] = {.state = state, .reason = reason, .exit_code = exit_code};
+  }
+  ReconcilePass PassAfterQuiet() {
+    clock_.Advance(kQuietMillis);
+    Result<ReconcilePass> pass = reconciler_->RunOnce();
+    EXPECT_TRUE(pass.has_value());
+    return pass.value_or(ReconcilePass{});
+  }
+  store::Job Job() { return store_->GetJob(job_id_).value(); }
+  std::vector<store::StoredEvent> ReconcilerEvents() {
+    std::vector<store::StoredEvent> found;
+    std::vector<store::StoredEvent> all = store_->ListEvents(job_id_).value();
+    for (store::StoredEvent& event : all) {
+      if (event.event.source == jobs::EventSource::kReconciler) found.push_back(event);
+    }
+    return found;
+  }
+
+  std::string job_id_;
+  std::string native_id_;
+  ScriptedBackend scripted_;
+  std::unique_ptr<Reconciler> reconciler_;
+};
+
+TEST_F(ReconcilerTest, RunningAndPendingRecordNothing) {
+  for (auto state : {backends::ObservedState::kRunning, backends::ObservedState::kPending}) {
+    Answer(state);
+    ReconcilePass pass = PassAfterQuiet();
+    EXPECT_EQ(pass.examined, 1);
+    EXPECT_EQ(pass.ended, 0);
+  }
+  EXPECT_TRUE(ReconcilerEvents().empty());
+  EXPECT_EQ(Job().state.status, jobs::JobStatus::kInProgress);
+}
+
+TEST_F(ReconcilerTest, UnavailableRecordsNothingAndIsCounted) {
+  ReconcilePass pass = PassAfterQuiet();  // no answer scripted: kUnavailable
+  EXPECT_EQ(pass.unavailable, 1);
+  Answer(backends::ObservedState::kUnknown);
+  pass = PassAfterQuiet();
+  EXPECT_EQ(pass.unavailable, 1);
+  EXPECT_EQ(reconciler_->unavailable_total(), 2);
+  EXPECT_TRUE(ReconcilerEvents().empty());
+  EXPECT_EQ(Job().state.status, jobs::JobStatus::kInProgress);
+}
+
+TEST_F(ReconcilerTest, JobsNotQuietLongEnoughAreNotAsked) {
+  Answer(backends::ObservedState::kGone);
+  clock_.Advance(kQuietMillis - 1);
+  ReconcilePass pass = reconciler_->RunOnce().value();
+  EXPECT_EQ(pass.examined, 0);
+  EXPECT_EQ(scripted_.describe_calls, 0);
+  EXPECT_EQ(Job().state.status, jobs::JobStatus::kInProgress);
+}
+
+TEST_F(ReconcilerTest, GoneEndsFailedProcessNoLongerRunning) {
+  Answer(backends::ObservedState::kGone);
+  EXPECT_EQ(PassAfterQuiet().ended, 1);
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(job.state.failure_reason, "process no longer running");
+  std::vector<store::StoredEvent> events = ReconcilerEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event.event_id, "reconciler-end");
+  EXPECT_EQ(events[0].event.secondary_status, jobs::SecondaryStatus::kFailed);
+  // A later pass leaves the ended job alone.
+  EXPECT_EQ(PassAfterQuiet().examined, 0);
+}
+
+TEST_F(ReconcilerTest, FailedEndsFailedWithTheBackendReason) {
+  Answer(backends::ObservedState::kFailed, "killed by signal 9");
+  PassAfterQuiet();
+  EXPECT_EQ(Job().state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(Job().state.failure_reason, "killed by signal 9");
+}
+
+TEST_F(ReconcilerTest, FailedWithoutReasonNamesTheExitCode) {
+  Answer(backends::ObservedState::kFailed, "", 3);
+  PassAfterQuiet();
+  EXPECT_EQ(Job().state.failure_reason, "process exited with code 3");
+}
+
+TEST_F(ReconcilerTest, SucceededWithoutUploadEndsFailed) {
+  Answer(backends::ObservedState::kSucceeded, "", 0);
+  PassAfterQuiet();
+  EXPECT_EQ(Job().state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(Job().state.failure_reason,
+            "process exited with code 0 but never reported completion");
+  EXPECT_FALSE(Job().model_version.has_value());
+}
+
+TEST_F(ReconcilerTest, SucceededWithUploadCompletesAndRegistersOnce) {
+  std::string token = JobTokenOf(job_id_);
+  http::Response uploaded = Send("PUT", fmt::format("/api/v1/jobs/{}/model-package", job_id_),
+                                 FakeTarArchive('a'), token, "application/x-tar");
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  Answer(backends::ObservedState::kSucceeded, "", 0);
+  EXPECT_EQ(PassAfterQuiet().ended, 1);
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kCompleted);
+  ASSERT_TRUE(job.model_version.has_value());
+  EXPECT_EQ(job.model_version->version, 1);
+  // The Completed event arriving late is rejected and registers nothing more.
+  Json late = RuntimeEvent("completed", "Completed", clock_.NowMillis(),
+                           {{"ModelPackage", {{"Digest", BodyOf(uploaded)["Digest"]},
+                                              {"SizeBytes", BodyOf(uploaded)["SizeBytes"]}}}});
+  http::Response posted =
+      Send("POST", fmt::format("/api/v1/jobs/{}/events", job_id_), late.dump(), token);
+  ASSERT_EQ(posted.status, 202) << posted.body;
+  EXPECT_EQ(BodyOf(posted)["Verdict"], "Rejected");
+  PassAfterQuiet();
+  EXPECT_EQ(store_->ListModelVersions(job.model_version->model_name).value().size(), 1u);
+}
+
+TEST_F(ReconcilerTest, StoppingJobWhoseProcessIsGoneEndsStopped) {
+  ASSERT_EQ(Send("POST", fmt::format("/api/v1/jobs/{}/stop", job_id_)).status / 100, 2);
+  ASSERT_EQ(Job().state.status, jobs::JobStatus::kStopping);
+  Answer(backends::ObservedState::kGone);
+  PassAfterQuiet();
+  EXPECT_EQ(Job().state.status, jobs::JobStatus::kStopped);
+  std::vector<store::StoredEvent> events = ReconcilerEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_THAT(events[0].event.message, HasSubstr("stopped"));
+}
+
+TEST(ReconcilerEventTest, EachAnswerGivesTheExactEvent) {
+  store::Job job;
+  job.id = "job-000000000001";
+  job.state.status = jobs::JobStatus::kInProgress;
+  using backends::ObservedState;
+  EXPECT_FALSE(ReconcilerEvent(job, {.state = ObservedState::kRunning}, std::nullopt, 5));
+  EXPECT_FALSE(ReconcilerEvent(job, {.state = ObservedState::kPending}, std::nullopt, 5));
+  EXPECT_FALSE(ReconcilerEvent(job, {.state = ObservedState::kUnknown}, std::nullopt, 5));
+  std::optional<jobs::Event> gone =
+      ReconcilerEvent(job, {.state = ObservedState::kGone}, std::nullopt, 5);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->source, jobs::EventSource::kReconciler);
+  EXPECT_EQ(gone->observed_at_ms, 5);
+  EXPECT_EQ(gone->status, jobs::JobStatus::kFailed);
+  std::optional<jobs::Event> completed = ReconcilerEvent(
+      job, {.state = ObservedState::kSucceeded},
+      jobs::ModelPackageRef{.digest = "sha256:" + std::string(64, 'b'), .size_bytes = 7}, 5);
+  ASSERT_TRUE(completed);
+  EXPECT_EQ(completed->status, jobs::JobStatus::kCompleted);
+  EXPECT_EQ(completed->details["ModelPackage"]["SizeBytes"], 7);
+}
+
+}  // namespace
+}  // namespace tandem::api
