@@ -1,7 +1,6 @@
 // End to end through the real binary: train on the committed slice of the
-// flights data, register the model, serve it, and check that the served
-// predictions equal libxgboost's batch predictions on the features the
-// training job computed, bit for bit.
+// flights data, register the model and serve it. The served predictions must
+// equal libxgboost's batch predictions on the job's own feature rows, bit for bit.
 #include <gtest/gtest.h>
 #include <xgboost/c_api.h>
 
@@ -150,7 +149,7 @@ TEST_F(FlightsEndToEnd, TrainRegisterServeWithParity) {
         << "row " << i << ": served " << got << ", libxgboost " << expected[i];
   }
 
-  // SageMaker's route gives the same answers for the same records.
+  // SageMaker's route returns the same predictions for the same records.
   Json instances = Json::array();
   for (size_t i = 0; i < 10; ++i) instances.push_back(samples[i].record);
   auto invocation = http::Fetch("POST", server.url() + "/invocations",
