@@ -14,9 +14,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -69,5 +72,13 @@ std::vector<std::string> AlgorithmNames();
 //   kInternal          libxgboost or the file system failed unexpectedly
 // Files already written to model/ are left in place on failure.
 Status RunAlgorithm(std::string_view name, const AlgorithmContext& context);
+
+// Checks, before a job is stored, what RunAlgorithm would reject at its start:
+// the algorithm's name, its hyperparameters and the FeaturePipeline object of
+// the job spec. Errors are kNotFound for an unknown name and kInvalidArgument
+// naming the hyperparameter or the pipeline field.
+Status ValidateAlgorithmInputs(std::string_view name,
+                               const std::map<std::string, std::string>& hyperparameters,
+                               const nlohmann::json& feature_pipeline);
 
 }  // namespace tandem::algorithms

@@ -52,6 +52,26 @@ TEST_F(ApiTest, DifferentSpecSameNameReturns409) {
   EXPECT_EQ(backend_.launches().size(), 1u);
 }
 
+TEST_F(ApiTest, MisspeltHyperparameterRejectedAtSubmit) {
+  Json spec = ValidSpec();
+  spec["HyperParameters"]["max_dpeth"] = "8";
+  http::Response response = Send("POST", "/api/v1/jobs", DumpJson(spec));
+  EXPECT_EQ(response.status, 400) << response.body;
+  EXPECT_THAT(BodyOf(response)["error"].get<std::string>(),
+              HasSubstr("HyperParameters: unknown hyperparameter \"max_dpeth\""));
+  EXPECT_TRUE(backend_.launches().empty());
+}
+
+TEST_F(ApiTest, UnknownFeatureKindRejectedAtSubmit) {
+  Json spec = ValidSpec();
+  spec["FeaturePipeline"]["Features"][0]["Kind"] = "categorial";
+  http::Response response = Send("POST", "/api/v1/jobs", DumpJson(spec));
+  EXPECT_EQ(response.status, 400) << response.body;
+  EXPECT_THAT(BodyOf(response)["error"].get<std::string>(),
+              HasSubstr("FeaturePipeline.Features[0].Kind"));
+  EXPECT_TRUE(backend_.launches().empty());
+}
+
 TEST_F(ApiTest, SubmitWithoutTokenReturns401) {
   http::Response response = Send("POST", "/api/v1/jobs", DumpJson(ValidSpec()), "");
   EXPECT_EQ(response.status, 401);

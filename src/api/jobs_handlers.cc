@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "algorithms/algorithm.h"
 #include "api/api_context.h"
 #include "api/input_roots.h"
 #include "api/job_lifecycle.h"
@@ -19,6 +20,11 @@ Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
   TANDEM_RETURN_IF_ERROR(context.auth.RequireAdmin(request));
   TANDEM_ASSIGN_OR_RETURN(Json document, ParseJson(request.body, "request body"));
   TANDEM_ASSIGN_OR_RETURN(jobs::JobSpec spec, jobs::ParseJobSpec(document));
+  if (spec.algorithm.algorithm_name) {
+    // Caught here, a typo fails the submit instead of the job a moment later.
+    TANDEM_RETURN_IF_ERROR(algorithms::ValidateAlgorithmInputs(
+        *spec.algorithm.algorithm_name, spec.hyperparameters, spec.feature_pipeline));
+  }
   TANDEM_RETURN_IF_ERROR(ConfineSpecPaths(spec, context.options.input_roots));
 
   std::string job_token = NewJobToken();

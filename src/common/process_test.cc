@@ -174,6 +174,10 @@ TEST_F(ProcessTest, SignalReachesWholeGroup) {
   ASSERT_TRUE(child->Signal(SIGTERM));
   ExitStatus status = child->Wait();
   EXPECT_EQ(status.signal, SIGTERM);
+  // The orphaned sleeper is reaped by init, not by us, so it may linger briefly as a zombie.
+  for (int attempt = 0; attempt < 200 && ProcessStartTime(sleeper_pid).has_value(); ++attempt) {
+    std::this_thread::sleep_for(milliseconds(25));
+  }
   EXPECT_FALSE(ProcessStartTime(sleeper_pid).has_value());
 }
 
