@@ -105,7 +105,8 @@ TEST(JobSpec, DigestIgnoresSpelledOutDefaults) {
   explicit_defaults["StoppingCondition"]["MaxRuntimeInSeconds"] = 86400;
   auto first = ParseJobSpec(plain);
   auto second = ParseJobSpec(explicit_defaults);
-  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
   EXPECT_EQ(SpecDigest(*first), SpecDigest(*second));
   EXPECT_TRUE(SpecDigest(*first).starts_with("sha256:"));
   EXPECT_EQ(SpecDigest(*first).size(), 7u + 64u);
@@ -116,7 +117,8 @@ TEST(JobSpec, DigestChangesWithHyperParameters) {
   changed["HyperParameters"]["eta"] = "0.2";
   auto first = ParseJobSpec(ValidSpec());
   auto second = ParseJobSpec(changed);
-  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
   EXPECT_NE(SpecDigest(*first), SpecDigest(*second));
 }
 
