@@ -24,7 +24,9 @@ constexpr size_t kMaxEnvironmentValue = 512;
 constexpr size_t kMaxEnvironmentName = 256;
 constexpr int64_t kMaxCpuCount = 1024;
 constexpr int64_t kMaxMemoryMiB = 16777216;
-constexpr int64_t kMaxKeepAliveSeconds = 3600;
+constexpr int64_t kMaxVolumeSizeGb = 16384;
+constexpr size_t kMaxInstanceTypeLength = 64;
+constexpr size_t kMaxRoleArnLength = 2048;
 constexpr int64_t kMaxRuntimeSeconds = 2419200;
 
 bool IsAlnum(char c) {
@@ -288,13 +290,40 @@ Result<std::string> ParseModelName(const Json& document) {
   return name;
 }
 
+// InstanceType: SageMaker's names look like "ml.m5.xlarge".
+Status ValidateInstanceType(std::string_view type) {
+  bool valid = !type.empty() && type.size() <= kMaxInstanceTypeLength;
+  for (char c : type) valid = valid && (IsAlnum(c) || c == '.' || c == '-' || c == '_');
+  if (valid) return Ok();
+  return InvalidArgument(fmt::format(
+      "ResourceConfig.InstanceType: \"{}\" is not an instance type; use 1-{} letters, digits, "
+      "'.', '-' or '_', e.g. ml.m5.xlarge",
+      Excerpt(type), kMaxInstanceTypeLength));
+}
+
+// RoleArn and EnableNetworkIsolation: accepted for SageMaker's specs and
+// compared by warm pools.
+Status ParseRoleAndIsolation(const Json& document, JobSpec& spec) {
+  TANDEM_ASSIGN_OR_RETURN(spec.role_arn, GetOptionalString(document, "RoleArn", ""));
+  if (spec.role_arn && (spec.role_arn->empty() || spec.role_arn->size() > kMaxRoleArnLength)) {
+    return InvalidArgument(
+        fmt::format("RoleArn: must be 1-{} characters, got {}", kMaxRoleArnLength,
+                    spec.role_arn->size()));
+  }
+  TANDEM_ASSIGN_OR_RETURN(auto isolation, GetOptionalBool(document, "EnableNetworkIsolation", ""));
+  spec.enable_network_isolation = isolation.value_or(false);
+  return Ok();
+}
+
 Result<ResourceConfig> ParseResources(const Json& document) {
   constexpr std::string_view kPath = "ResourceConfig";
   ResourceConfig resources;
   TANDEM_ASSIGN_OR_RETURN(const Json* object, OptionalObject(document, kPath, ""));
   if (object == nullptr) return resources;
   TANDEM_RETURN_IF_ERROR(RejectUnknownFields(
-      *object, kPath, {"InstanceCount", "CpuCount", "MemoryMiB", "KeepAlivePeriodInSeconds"}));
+      *object, kPath,
+      {"InstanceCount", "InstanceType", "CpuCount", "MemoryMiB", "VolumeSizeInGB",
+       "KeepAlivePeriodInSeconds"}));
 
   TANDEM_ASSIGN_OR_RETURN(auto instances, GetOptionalInt(*object, "InstanceCount", kPath));
   if (instances && *instances != 1) {
@@ -315,9 +344,19 @@ Result<ResourceConfig> ParseResources(const Json& document) {
   TANDEM_ASSIGN_OR_RETURN(auto keep_alive,
                           GetOptionalInt(*object, "KeepAlivePeriodInSeconds", kPath));
   if (keep_alive) {
-    TANDEM_RETURN_IF_ERROR(CheckRange(*keep_alive, 0, kMaxKeepAliveSeconds,
+    TANDEM_RETURN_IF_ERROR(CheckRange(*keep_alive, 0, kMaxKeepAliveCeilingSeconds,
                                       JoinPath(kPath, "KeepAlivePeriodInSeconds")));
     resources.keep_alive_period_s = *keep_alive;
+  }
+  TANDEM_ASSIGN_OR_RETURN(resources.instance_type, GetOptionalString(*object, "InstanceType", kPath));
+  if (resources.instance_type) {
+    TANDEM_RETURN_IF_ERROR(ValidateInstanceType(*resources.instance_type));
+  }
+  TANDEM_ASSIGN_OR_RETURN(resources.volume_size_gb,
+                          GetOptionalInt(*object, "VolumeSizeInGB", kPath));
+  if (resources.volume_size_gb) {
+    TANDEM_RETURN_IF_ERROR(CheckRange(*resources.volume_size_gb, 1, kMaxVolumeSizeGb,
+                                      JoinPath(kPath, "VolumeSizeInGB")));
   }
   return resources;
 }
@@ -405,9 +444,9 @@ Result<JobSpec> ParseJobSpec(const Json& document) {
   TANDEM_RETURN_IF_ERROR(RequireObject(document, "job spec"));
   TANDEM_RETURN_IF_ERROR(RejectUnknownFields(
       document, "",
-      {"TrainingJobName", "Repository", "AlgorithmSpecification", "FeaturePipeline",
+      {"TrainingJobName", "Repository", "Backend", "AlgorithmSpecification", "FeaturePipeline",
        "HyperParameters", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
-       "StoppingCondition", "Environment"}));
+       "StoppingCondition", "Environment", "RoleArn", "EnableNetworkIsolation"}));
   JobSpec spec;
 
   // Identity: name and repository.
@@ -415,6 +454,8 @@ Result<JobSpec> ParseJobSpec(const Json& document) {
   TANDEM_RETURN_IF_ERROR(ValidateResourceName(spec.training_job_name, "TrainingJobName"));
   TANDEM_ASSIGN_OR_RETURN(spec.repository, GetString(document, "Repository", ""));
   TANDEM_RETURN_IF_ERROR(ValidateRepository(spec.repository));
+  TANDEM_ASSIGN_OR_RETURN(spec.backend, GetOptionalString(document, "Backend", ""));
+  if (spec.backend) TANDEM_RETURN_IF_ERROR(ValidateResourceName(*spec.backend, "Backend"));
 
   // What runs: the algorithm and, for a built-in one, its features.
   TANDEM_ASSIGN_OR_RETURN(spec.algorithm, ParseAlgorithm(document));
@@ -431,6 +472,7 @@ Result<JobSpec> ParseJobSpec(const Json& document) {
   TANDEM_ASSIGN_OR_RETURN(spec.max_runtime_s, ParseMaxRuntime(document));
   TANDEM_ASSIGN_OR_RETURN(spec.environment, ParseStringMap(document, "Environment", ""));
   TANDEM_RETURN_IF_ERROR(ValidateEnvironment(spec.environment));
+  TANDEM_RETURN_IF_ERROR(ParseRoleAndIsolation(document, spec));
   return spec;
 }
 
@@ -454,6 +496,8 @@ Json JobSpecToJson(const JobSpec& spec) {
                     {"KeepAlivePeriodInSeconds", spec.resources.keep_alive_period_s}};
   if (spec.resources.cpu_count) resources["CpuCount"] = *spec.resources.cpu_count;
   if (spec.resources.memory_mib) resources["MemoryMiB"] = *spec.resources.memory_mib;
+  if (spec.resources.instance_type) resources["InstanceType"] = *spec.resources.instance_type;
+  if (spec.resources.volume_size_gb) resources["VolumeSizeInGB"] = *spec.resources.volume_size_gb;
 
   Json document = {
       {"TrainingJobName", spec.training_job_name},
@@ -467,6 +511,10 @@ Json JobSpecToJson(const JobSpec& spec) {
       {"Environment", spec.environment},
   };
   if (!spec.feature_pipeline.is_null()) document["FeaturePipeline"] = spec.feature_pipeline;
+  // Absent optional fields stay out, so digests of older specs do not change.
+  if (spec.role_arn) document["RoleArn"] = *spec.role_arn;
+  if (spec.enable_network_isolation) document["EnableNetworkIsolation"] = true;
+  if (spec.backend) document["Backend"] = *spec.backend;
   return document;
 }
 

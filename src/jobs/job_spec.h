@@ -40,15 +40,26 @@ struct ResourceConfig {
   std::optional<int64_t> cpu_count;   // absent: the backend's default
   std::optional<int64_t> memory_mib;  // absent: the backend's default
   int64_t keep_alive_period_s = 0;    // KeepAlivePeriodInSeconds
+  // InstanceType and VolumeSizeInGB: recorded and part of the warm pool match
+  // key (jobs/warm_pool.h); the local backend does not act on them.
+  std::optional<std::string> instance_type;
+  std::optional<int64_t> volume_size_gb;
 
   friend bool operator==(const ResourceConfig&, const ResourceConfig&) = default;
 };
 
 inline constexpr int64_t kDefaultMaxRuntimeSeconds = 86400;
+// The largest KeepAlivePeriodInSeconds a spec may carry. A control plane
+// applies its own, lower maximum at submit (3600 s unless configured).
+inline constexpr int64_t kMaxKeepAliveCeilingSeconds = 86400;
 
 struct JobSpec {
   std::string training_job_name;
   std::string repository;
+  // Backend: the name of a configured backend to run on instead of the
+  // routed one (a tandem extension). The control plane's routes decide
+  // whether the repository may name it.
+  std::optional<std::string> backend;
   AlgorithmSpecification algorithm;
   // The FeaturePipeline object, parsed by the model module; null when the
   // algorithm is an EntryPoint.
@@ -59,6 +70,10 @@ struct JobSpec {
   ResourceConfig resources;
   int64_t max_runtime_s = kDefaultMaxRuntimeSeconds;  // StoppingCondition.MaxRuntimeInSeconds
   std::map<std::string, std::string> environment;
+  // RoleArn and EnableNetworkIsolation: recorded and part of the warm pool
+  // match key; the local backend does not act on them.
+  std::optional<std::string> role_arn;
+  bool enable_network_isolation = false;
 
   friend bool operator==(const JobSpec&, const JobSpec&) = default;
 };

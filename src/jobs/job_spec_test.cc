@@ -97,6 +97,61 @@ TEST(JobSpec, CanonicalJsonRoundTrips) {
   }
 }
 
+TEST(JobSpec, BackendRoundTrips) {
+  Json document = ValidSpec();
+  document["Backend"] = "slurm-a";
+  Result<JobSpec> spec = ParseJobSpec(document);
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->backend, "slurm-a");
+  Json canonical = JobSpecToJson(*spec);
+  EXPECT_EQ(canonical["Backend"], "slurm-a");
+  Result<JobSpec> again = ParseJobSpec(canonical);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(*again, *spec);
+}
+
+TEST(JobSpec, BackendAbsentFromCanonicalJson) {
+  Result<JobSpec> spec = ParseJobSpec(ValidSpec());
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_FALSE(spec->backend);
+  EXPECT_FALSE(JobSpecToJson(*spec).contains("Backend"));
+}
+
+TEST(JobSpec, WarmPoolFieldsRoundTrip) {
+  Json document = ValidSpec();
+  document["ResourceConfig"]["InstanceType"] = "ml.m5.xlarge";
+  document["ResourceConfig"]["VolumeSizeInGB"] = 30;
+  document["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 600;
+  document["RoleArn"] = "arn:aws:iam::111122223333:role/train";
+  document["EnableNetworkIsolation"] = true;
+  Result<JobSpec> spec = ParseJobSpec(document);
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->resources.instance_type, "ml.m5.xlarge");
+  EXPECT_EQ(spec->resources.volume_size_gb, 30);
+  EXPECT_EQ(spec->resources.keep_alive_period_s, 600);
+  EXPECT_EQ(spec->role_arn, "arn:aws:iam::111122223333:role/train");
+  EXPECT_TRUE(spec->enable_network_isolation);
+  Result<JobSpec> again = ParseJobSpec(JobSpecToJson(*spec));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(*again, *spec);
+}
+
+TEST(JobSpec, WarmPoolFieldsAbsentKeepDigest) {
+  Json plain = ValidSpec();
+  Json spelled_out = ValidSpec();
+  spelled_out["EnableNetworkIsolation"] = false;
+  auto first = ParseJobSpec(plain);
+  auto second = ParseJobSpec(spelled_out);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(SpecDigest(*first), SpecDigest(*second));
+  Json canonical = JobSpecToJson(*first);
+  EXPECT_FALSE(canonical.contains("RoleArn"));
+  EXPECT_FALSE(canonical.contains("EnableNetworkIsolation"));
+  EXPECT_FALSE(canonical["ResourceConfig"].contains("InstanceType"));
+  EXPECT_FALSE(canonical["ResourceConfig"].contains("VolumeSizeInGB"));
+}
+
 TEST(JobSpec, DigestIgnoresSpelledOutDefaults) {
   Json plain = ValidSpec();
   plain.erase("StoppingCondition");
@@ -131,7 +186,10 @@ TEST(JobSpec, AcceptsLimitValues) {
   document["HyperParameters"][std::string(256, 'k')] = std::string(2500, 'v');
   document["HyperParameters"].erase("k0");
   document["ResourceConfig"] = {{"CpuCount", 1024}, {"MemoryMiB", 16777216},
-                                {"KeepAlivePeriodInSeconds", 3600}};
+                                {"KeepAlivePeriodInSeconds", 86400},
+                                {"InstanceType", std::string(64, 'm')},
+                                {"VolumeSizeInGB", 16384}};
+  document["RoleArn"] = std::string(2048, 'r');
   document["StoppingCondition"]["MaxRuntimeInSeconds"] = 2419200;
   document["Environment"] = {{"A_1", std::string(512, 'x')}};
   Result<JobSpec> spec = ParseJobSpec(document);
@@ -332,10 +390,26 @@ std::vector<BadCase> BadCases() {
       {"zero memory", [](Json& s) { s["ResourceConfig"]["MemoryMiB"] = 0; },
        "ResourceConfig.MemoryMiB: 0 is out of range, expected 1-16777216"},
       {"keep alive too long",
-       [](Json& s) { s["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 3601; },
-       "ResourceConfig.KeepAlivePeriodInSeconds: 3601 is out of range, expected 0-3600"},
-      {"resource unknown field", [](Json& s) { s["ResourceConfig"]["InstanceType"] = "ml.m5"; },
-       "ResourceConfig.InstanceType: unknown field"},
+       [](Json& s) { s["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 86401; },
+       "ResourceConfig.KeepAlivePeriodInSeconds: 86401 is out of range, expected 0-86400"},
+      {"keep alive negative",
+       [](Json& s) { s["ResourceConfig"]["KeepAlivePeriodInSeconds"] = -1; },
+       "ResourceConfig.KeepAlivePeriodInSeconds: -1 is out of range"},
+      {"resource unknown field", [](Json& s) { s["ResourceConfig"]["VolumeKmsKeyId"] = "k"; },
+       "ResourceConfig.VolumeKmsKeyId: unknown field"},
+      {"instance type bad character",
+       [](Json& s) { s["ResourceConfig"]["InstanceType"] = "ml m5"; },
+       "ResourceConfig.InstanceType: \"ml m5\" is not an instance type"},
+      {"instance type empty", [](Json& s) { s["ResourceConfig"]["InstanceType"] = ""; },
+       "ResourceConfig.InstanceType: \"\" is not an instance type"},
+      {"zero volume size", [](Json& s) { s["ResourceConfig"]["VolumeSizeInGB"] = 0; },
+       "ResourceConfig.VolumeSizeInGB: 0 is out of range, expected 1-16384"},
+      {"role arn empty", [](Json& s) { s["RoleArn"] = ""; },
+       "RoleArn: must be 1-2048 characters, got 0"},
+      {"role arn wrong type", [](Json& s) { s["RoleArn"] = 7; },
+       "RoleArn: expected a string, got integer"},
+      {"network isolation wrong type", [](Json& s) { s["EnableNetworkIsolation"] = "yes"; },
+       "EnableNetworkIsolation: expected a boolean, got string"},
       {"zero max runtime",
        [](Json& s) { s["StoppingCondition"]["MaxRuntimeInSeconds"] = 0; },
        "StoppingCondition.MaxRuntimeInSeconds: 0 is out of range, expected 1-2419200"},
@@ -362,6 +436,10 @@ std::vector<BadCase> BadCases() {
          s["Environment"].erase("LOG_LEVEL");
        },
        "Environment: 101 entries, at most 100"},
+      {"backend wrong type", [](Json& s) { s["Backend"] = 3; },
+       "Backend: expected a string, got integer"},
+      {"backend bad character", [](Json& s) { s["Backend"] = "slurm_a"; },
+       "Backend: \"slurm_a\" contains '_'"},
   };
 }
 
