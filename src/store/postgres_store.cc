@@ -201,6 +201,7 @@ class PostgresStore final : public Store {
   Result<JobPage> ListJobs(const JobFilter& filter) override;
   Result<std::vector<Job>> ListNonTerminalJobs() override;
   Status SetBackend(std::string_view job_id, std::string backend, std::string native_id) override;
+  Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
   Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) override;
   Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) override;
   Result<std::vector<ModelSummary>> ListModels() override;
@@ -507,6 +508,17 @@ Status PostgresStore::SetBackend(std::string_view job_id, std::string backend,
       db->Query("UPDATE jobs SET backend = $1, native_id = $2, row_version = row_version + 1 "
                 "WHERE id = $3",
                 MakePgParams(backend, native_id, job_id)));
+  if (result.affected() == 0) return NotFound(fmt::format("job {} not found", job_id));
+  return Ok();
+}
+
+Status PostgresStore::SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  TANDEM_ASSIGN_OR_RETURN(
+      PgResult result,
+      db->Query("UPDATE jobs SET job_token_digest = $1, row_version = row_version + 1 "
+                "WHERE id = $2",
+                MakePgParams(job_token_digest, job_id)));
   if (result.affected() == 0) return NotFound(fmt::format("job {} not found", job_id));
   return Ok();
 }

@@ -115,6 +115,7 @@ class SqliteStore final : public Store {
   Result<JobPage> ListJobs(const JobFilter& filter) override;
   Result<std::vector<Job>> ListNonTerminalJobs() override;
   Status SetBackend(std::string_view job_id, std::string backend, std::string native_id) override;
+  Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
   Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) override;
   Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) override;
   Result<std::vector<ModelSummary>> ListModels() override;
@@ -367,6 +368,16 @@ Status SqliteStore::SetBackend(std::string_view job_id, std::string backend,
       Query update, db_->Prepare("UPDATE jobs SET backend = ?, native_id = ?, "
                                  "row_version = row_version + 1 WHERE id = ?"));
   TANDEM_RETURN_IF_ERROR(update.BindAll(backend, native_id, job_id).Run());
+  if (db_->Changes() == 0) return NotFound(fmt::format("job {} not found", job_id));
+  return Ok();
+}
+
+Status SqliteStore::SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(
+      Query update, db_->Prepare("UPDATE jobs SET job_token_digest = ?, "
+                                 "row_version = row_version + 1 WHERE id = ?"));
+  TANDEM_RETURN_IF_ERROR(update.BindAll(job_token_digest, job_id).Run());
   if (db_->Changes() == 0) return NotFound(fmt::format("job {} not found", job_id));
   return Ok();
 }

@@ -139,6 +139,12 @@ class Store {
   virtual Status SetBackend(std::string_view job_id, std::string backend,
                             std::string native_id) = 0;
 
+  // Replaces the digest of the job's token. The control plane launches a job
+  // that waited in the queue, or that a stopped control plane stored without
+  // launching, with a new token, because only the digest of the first one was
+  // kept. Errors: kNotFound.
+  virtual Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) = 0;
+
   // Records `event` in the job's inbox and folds it into the job, in one
   // transaction:
   //  1. an event id seen before for this job: ApplyResult{duplicate=true},

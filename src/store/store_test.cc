@@ -553,6 +553,19 @@ TEST_P(StoreTest, SetBackend) {
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 }
 
+TEST_P(StoreTest, SetJobTokenDigest) {
+  Job job = Create(*store_, "run-1");
+  ASSERT_TRUE(store_->SetJobTokenDigest(job.id, "new-digest"));
+  auto loaded = store_->GetJob(job.id);
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->job_token_digest, "new-digest");
+  EXPECT_EQ(loaded->row_version, 2);
+
+  auto missing = store_->SetJobTokenDigest("job-000000000000", "digest");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
 TEST_P(StoreTest, JobJsonForm) {
   Job job = Create(*store_, "run-1", 1764877325123);
   Json document = JobToJson(job);
