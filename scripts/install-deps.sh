@@ -33,6 +33,8 @@ DEBIAN_PACKAGES=(
   prometheus-cpp-dev
   # libFuzzer targets (clang before 19 cannot compile libstdc++ 12's std::expected)
   clang-19 libclang-rt-19-dev
+  # the Slurm backend's one-machine test cluster (scripts/slurm-test-cluster.sh)
+  slurmctld slurmd slurm-client munge
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
