@@ -11,6 +11,7 @@
 
 #include "common/crypto.h"
 #include "store/postgres_db.h"
+#include "store/postgres_schedules.h"
 #include "store/store_rows.h"
 
 namespace tandem::store {
@@ -30,7 +31,7 @@ struct Migration {
 // once released. The tables mirror the SQLite store's, so one set of row
 // decoders (store_rows.h) serves both. JSON stays TEXT, byte for byte as
 // written, rather than jsonb, which would reorder keys.
-constexpr std::array<Migration, 1> kMigrations = {{
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -104,6 +105,31 @@ CREATE TABLE model_versions (
   manifest TEXT NOT NULL,
   created_ms BIGINT NOT NULL,
   PRIMARY KEY (model_name, version)
+);
+)sql"},
+    {2, "schedules and their runs", R"sql(
+CREATE TABLE schedules (
+  name TEXT PRIMARY KEY,
+  repository TEXT NOT NULL,
+  expression TEXT NOT NULL,
+  overlap_policy TEXT NOT NULL,
+  job_template TEXT NOT NULL,
+  paused INTEGER NOT NULL,
+  created_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  last_slot_ms BIGINT,
+  queued_slot_ms BIGINT,
+  row_version BIGINT NOT NULL
+);
+CREATE INDEX schedules_by_repository ON schedules (repository, name);
+
+CREATE TABLE schedule_runs (
+  schedule_name TEXT NOT NULL,
+  slot_ms BIGINT NOT NULL,
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  job_name TEXT NOT NULL,
+  fired_ms BIGINT NOT NULL,
+  PRIMARY KEY (schedule_name, slot_ms)
 );
 )sql"},
 }};
@@ -208,6 +234,14 @@ class PostgresStore final : public Store {
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) override;
   Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) override;
 
+  Result<CreateScheduleResult> CreateSchedule(const Schedule& schedule, int64_t now_ms) override;
+  Result<Schedule> GetSchedule(std::string_view name) override;
+  Result<std::vector<Schedule>> ListSchedules(const std::optional<std::string>& repository) override;
+  Result<Schedule> SetSchedulePaused(std::string_view name, bool paused,
+                                     std::optional<int64_t> last_slot_ms, int64_t now_ms) override;
+  Status DeleteSchedule(std::string_view name) override;
+  Result<Schedule> AdvanceSchedule(const ScheduleAdvance& advance) override;
+  Result<std::vector<ScheduleRun>> ListScheduleRuns(std::string_view name, int64_t limit) override;
  private:
   std::unique_ptr<PgPool> pool_;
 };
@@ -639,6 +673,45 @@ Result<ModelVersion> PostgresStore::GetModelVersion(std::string_view model, int6
   TANDEM_ASSIGN_OR_RETURN(ModelVersion found, rows::VersionFromRow(result.row(0)));
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
   return found;
+}
+
+// ---------------------------------------------------------------------------
+// Schedules (postgres_schedules.cc)
+
+Result<CreateScheduleResult> PostgresStore::CreateSchedule(const Schedule& schedule, int64_t now_ms) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return postgres_schedules::Create(*db, schedule, now_ms);
+}
+
+Result<Schedule> PostgresStore::GetSchedule(std::string_view name) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return postgres_schedules::Get(*db, name);
+}
+
+Result<std::vector<Schedule>> PostgresStore::ListSchedules(const std::optional<std::string>& repository) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return postgres_schedules::List(*db, repository);
+}
+
+Result<Schedule> PostgresStore::SetSchedulePaused(std::string_view name, bool paused,
+    std::optional<int64_t> last_slot_ms, int64_t now_ms) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return postgres_schedules::SetPaused(*db, name, paused, last_slot_ms, now_ms);
+}
+
+Status PostgresStore::DeleteSchedule(std::string_view name) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return postgres_schedules::Delete(*db, name);
+}
+
+Result<Schedule> PostgresStore::AdvanceSchedule(const ScheduleAdvance& advance) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return postgres_schedules::Advance(*db, advance);
+}
+
+Result<std::vector<ScheduleRun>> PostgresStore::ListScheduleRuns(std::string_view name, int64_t limit) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return postgres_schedules::ListRuns(*db, name, limit);
 }
 
 // ---------------------------------------------------------------------------

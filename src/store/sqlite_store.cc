@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "store/sqlite_db.h"
+#include "store/sqlite_schedules.h"
 #include "store/store_rows.h"
 
 namespace tandem::store {
@@ -21,7 +22,7 @@ struct Migration {
 // Ordered schema steps; a new step gets the next version and is never edited
 // once released. The SQL stays close to standard SQL so that the PostgreSQL
 // store can mirror it (INTEGER PRIMARY KEY there becomes an identity column).
-constexpr std::array<Migration, 1> kMigrations = {{
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq INTEGER PRIMARY KEY,
@@ -97,6 +98,31 @@ CREATE TABLE model_versions (
   PRIMARY KEY (model_name, version)
 );
 )sql"},
+    {2, "schedules and their runs", R"sql(
+CREATE TABLE schedules (
+  name TEXT PRIMARY KEY,
+  repository TEXT NOT NULL,
+  expression TEXT NOT NULL,
+  overlap_policy TEXT NOT NULL,
+  job_template TEXT NOT NULL,
+  paused INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  last_slot_ms INTEGER,
+  queued_slot_ms INTEGER,
+  row_version INTEGER NOT NULL
+);
+CREATE INDEX schedules_by_repository ON schedules (repository, name);
+
+CREATE TABLE schedule_runs (
+  schedule_name TEXT NOT NULL,
+  slot_ms INTEGER NOT NULL,
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  job_name TEXT NOT NULL,
+  fired_ms INTEGER NOT NULL,
+  PRIMARY KEY (schedule_name, slot_ms)
+);
+)sql"},
 }};
 
 using rows::kEventColumns;
@@ -121,6 +147,15 @@ class SqliteStore final : public Store {
   Result<std::vector<ModelSummary>> ListModels() override;
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) override;
   Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) override;
+
+  Result<CreateScheduleResult> CreateSchedule(const Schedule& schedule, int64_t now_ms) override;
+  Result<Schedule> GetSchedule(std::string_view name) override;
+  Result<std::vector<Schedule>> ListSchedules(const std::optional<std::string>& repository) override;
+  Result<Schedule> SetSchedulePaused(std::string_view name, bool paused,
+                                     std::optional<int64_t> last_slot_ms, int64_t now_ms) override;
+  Status DeleteSchedule(std::string_view name) override;
+  Result<Schedule> AdvanceSchedule(const ScheduleAdvance& advance) override;
+  Result<std::vector<ScheduleRun>> ListScheduleRuns(std::string_view name, int64_t limit) override;
 
  private:
   // Helpers below run inside a transaction the caller holds, with mu_ held.
@@ -595,6 +630,45 @@ Result<ModelVersion> SqliteStore::GetModelVersion(std::string_view model, int64_
   TANDEM_ASSIGN_OR_RETURN(ModelVersion found, rows::VersionFromRow(query));
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
   return found;
+}
+
+// ---------------------------------------------------------------------------
+// Schedules (sqlite_schedules.cc)
+
+Result<CreateScheduleResult> SqliteStore::CreateSchedule(const Schedule& schedule, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return sqlite_schedules::Create(*db_, schedule, now_ms);
+}
+
+Result<Schedule> SqliteStore::GetSchedule(std::string_view name) {
+  std::lock_guard lock(mu_);
+  return sqlite_schedules::Get(*db_, name);
+}
+
+Result<std::vector<Schedule>> SqliteStore::ListSchedules(const std::optional<std::string>& repository) {
+  std::lock_guard lock(mu_);
+  return sqlite_schedules::List(*db_, repository);
+}
+
+Result<Schedule> SqliteStore::SetSchedulePaused(std::string_view name, bool paused,
+    std::optional<int64_t> last_slot_ms, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return sqlite_schedules::SetPaused(*db_, name, paused, last_slot_ms, now_ms);
+}
+
+Status SqliteStore::DeleteSchedule(std::string_view name) {
+  std::lock_guard lock(mu_);
+  return sqlite_schedules::Delete(*db_, name);
+}
+
+Result<Schedule> SqliteStore::AdvanceSchedule(const ScheduleAdvance& advance) {
+  std::lock_guard lock(mu_);
+  return sqlite_schedules::Advance(*db_, advance);
+}
+
+Result<std::vector<ScheduleRun>> SqliteStore::ListScheduleRuns(std::string_view name, int64_t limit) {
+  std::lock_guard lock(mu_);
+  return sqlite_schedules::ListRuns(*db_, name, limit);
 }
 
 }  // namespace

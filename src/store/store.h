@@ -23,6 +23,7 @@
 #include "jobs/job.h"
 #include "jobs/job_spec.h"
 #include "jobs/state_machine.h"
+#include "store/schedule.h"
 
 namespace tandem::store {
 
@@ -173,6 +174,39 @@ class Store {
   // Returns one version; kLatestVersion for the newest. Errors: kNotFound
   // naming the model, or the model and the version.
   virtual Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) = 0;
+
+  // Schedules (store/schedule.h). Names, expressions and job templates are
+  // checked by the caller (src/schedules/schedule_spec.h).
+
+  // Creates `schedule` with created_ms = updated_ms = now_ms, row_version 1
+  // and no slots. A schedule of that name with the same definition
+  // (SameDefinition) is returned with created=false; another definition is
+  // kAlreadyExists naming it.
+  virtual Result<CreateScheduleResult> CreateSchedule(const Schedule& schedule,
+                                                      int64_t now_ms) = 0;
+  // Errors: kNotFound "schedule X not found".
+  virtual Result<Schedule> GetSchedule(std::string_view name) = 0;
+  // Returns every schedule, or those of `repository`, by name.
+  virtual Result<std::vector<Schedule>> ListSchedules(
+      const std::optional<std::string>& repository) = 0;
+  // Sets the paused flag. A set `last_slot_ms` replaces the last handled slot
+  // and drops a queued one, so that slots before it never fire.
+  // Errors: kNotFound.
+  virtual Result<Schedule> SetSchedulePaused(std::string_view name, bool paused,
+                                             std::optional<int64_t> last_slot_ms,
+                                             int64_t now_ms) = 0;
+  // Deletes the schedule and its run records; the runs' jobs stay.
+  // Errors: kNotFound.
+  virtual Status DeleteSchedule(std::string_view name) = 0;
+  // Applies the scheduler's move in one transaction: the two slot columns,
+  // and the run record when set (a second record of one slot is ignored).
+  // Errors: kNotFound; kAborted when the row is no longer at
+  // advance.expected_row_version (another scheduler or an API call won).
+  virtual Result<Schedule> AdvanceSchedule(const ScheduleAdvance& advance) = 0;
+  // Returns up to `limit` runs of the schedule, latest slot first.
+  // Errors: kNotFound for an unknown schedule.
+  virtual Result<std::vector<ScheduleRun>> ListScheduleRuns(std::string_view name,
+                                                            int64_t limit) = 0;
 };
 
 // Returns a new job id: "job-" + 12 random lower-case hex digits.
