@@ -39,7 +39,8 @@ struct LaunchRequest {
 
 struct LaunchInfo {
   std::string native_id;         // the backend's id for the launch, e.g. "pid:1234"
-  bool already_running = false;  // true when Launch found the job already launched
+  bool already_running = false;  // true when Launch found the job's earlier launch running
+  bool already_ended = false;    // true when Launch found the job's earlier launch ended
 };
 
 enum class ObservedState { kUnknown, kPending, kRunning, kSucceeded, kFailed, kGone };
@@ -47,10 +48,24 @@ enum class ObservedState { kUnknown, kPending, kRunning, kSucceeded, kFailed, kG
 // Returns "Unknown", "Pending", "Running", "Succeeded", "Failed" or "Gone".
 std::string_view Name(ObservedState state);
 
+// Why a launch ended, when the backend knows more than the exit status. The
+// control plane turns it into the job's secondary status.
+enum class EndCause {
+  kUnspecified,         // Succeeded or Failed by the exit status alone
+  kCancelled,           // cancelled on the compute, not through tandem (e.g. scancel)
+  kMaxRuntimeExceeded,  // the compute's time limit ended it: MaxRuntimeExceeded
+  kInterrupted,         // node failure or preemption: Interrupted, retried per RetryStrategy
+  kOutOfMemory,         // killed for exceeding its memory: Failed, reason OutOfMemory
+};
+
+// Returns "Unspecified", "Cancelled", "MaxRuntimeExceeded", "Interrupted" or "OutOfMemory".
+std::string_view Name(EndCause cause);
+
 struct Observation {
   ObservedState state = ObservedState::kUnknown;
   std::string reason;             // e.g. "exit code 3", "killed by signal 9"
   std::optional<int> exit_code;   // set when the process exited normally
+  EndCause cause = EndCause::kUnspecified;  // set only with kFailed
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -61,8 +76,10 @@ class Backend {
   // Returns the backend's configured name ("local", "slurm").
   virtual std::string_view name() const = 0;
 
-  // Starts `tandem train` for the job. Idempotent on job_id: launching a job
-  // that is already running returns its native id with already_running = true.
+  // Starts `tandem train` for the job. Idempotent on job_id: a job launched
+  // before is never started again; Launch returns the earlier launch's native
+  // id with already_running or already_ended set, so a control plane that
+  // crashed before recording a launch can record it on restart.
   // Errors: kInvalidArgument for a malformed request, kUnavailable when the
   // compute cannot be reached, kResourceExhausted when it has no room.
   virtual Result<LaunchInfo> Launch(const LaunchRequest& request) = 0;
