@@ -23,7 +23,17 @@ Json TransitionsToJson(const std::vector<jobs::StatusTransition>& transitions) {
 
 }  // namespace
 
-Json JobToJson(const Job& job) {
+Json WarmPoolToJson(const jobs::WarmPoolState& state, int64_t now_ms) {
+  Json document = {{"Status", jobs::Name(state.status)},
+                   {"ResourceRetainedBillableTimeInSeconds",
+                    jobs::RetainedBillableSeconds(state, now_ms)}};
+  if (!state.reused_by_job.empty()) document["ReusedByJob"] = state.reused_by_job;
+  return document;
+}
+
+Json JobToJson(const Job& job) { return JobToJson(job, SystemClock::Instance().NowMillis()); }
+
+Json JobToJson(const Job& job, int64_t now_ms) {
   const jobs::JobState& state = job.state;
   Json document = {
       {"JobId", job.id},
@@ -47,6 +57,7 @@ Json JobToJson(const Job& job) {
     document["ModelVersion"] = {{"ModelName", job.model_version->model_name},
                                 {"Version", job.model_version->version}};
   }
+  if (job.warm_pool) document["WarmPoolStatus"] = WarmPoolToJson(*job.warm_pool, now_ms);
   return document;
 }
 

@@ -12,8 +12,18 @@ namespace tandem::store {
 // TrainingJobStatus, SecondaryStatus, FailureReason, CreationTime,
 // TrainingStartTime and TrainingEndTime (when set), LastModifiedTime,
 // SecondaryStatusTransitions, Progress, Backend (when routed), ModelVersion
-// (when registered) and Spec (canonical). Never the job token digest.
+// (when registered), WarmPoolStatus (when the job kept its worker) and Spec
+// (canonical). Never the job token digest. `now_ms` is the time at which
+// WarmPoolStatus.ResourceRetainedBillableTimeInSeconds of a worker still
+// Available is counted.
+Json JobToJson(const Job& job, int64_t now_ms);
+
+// JobToJson at the system clock's current time.
 Json JobToJson(const Job& job);
+
+// SageMaker's WarmPoolStatus: {"Status", "ResourceRetainedBillableTimeInSeconds"}
+// and "ReusedByJob" once another job took the worker.
+Json WarmPoolToJson(const jobs::WarmPoolState& state, int64_t now_ms);
 
 // An inbox row: the event's own form plus "ReceivedAt", "Verdict" and "Reason".
 Json StoredEventToJson(const StoredEvent& event);

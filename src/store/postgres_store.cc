@@ -13,6 +13,7 @@
 #include "store/postgres_db.h"
 #include "store/postgres_schedules.h"
 #include "store/store_rows.h"
+#include "store/warm_pool_sql.h"
 
 namespace tandem::store {
 namespace {
@@ -31,7 +32,7 @@ struct Migration {
 // once released. The tables mirror the SQLite store's, so one set of row
 // decoders (store_rows.h) serves both. JSON stays TEXT, byte for byte as
 // written, rather than jsonb, which would reorder keys.
-constexpr std::array<Migration, 2> kMigrations = {{
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -132,6 +133,7 @@ CREATE TABLE schedule_runs (
   PRIMARY KEY (schedule_name, slot_ms)
 );
 )sql"},
+    {3, "warm pool status of jobs", warm_pool_sql::kPostgresMigration},
 }};
 
 // Read-only calls see one snapshot across their statements.
@@ -227,6 +229,8 @@ class PostgresStore final : public Store {
   Result<JobPage> ListJobs(const JobFilter& filter) override;
   Result<std::vector<Job>> ListNonTerminalJobs() override;
   Status SetBackend(std::string_view job_id, std::string backend, std::string native_id) override;
+  Status SetWarmPool(std::string_view job_id, std::optional<jobs::WarmPoolStatus> expected,
+                     const jobs::WarmPoolState& state) override;
   Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
   Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) override;
   Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) override;
@@ -500,6 +504,9 @@ Result<JobPage> PostgresStore::ListJobs(const JobFilter& filter) {
   if (filter.repository) add("repository =", *filter.repository);
   if (filter.status) add("status =", ToPgParam(jobs::Name(*filter.status)));
   if (filter.name) add("name =", *filter.name);
+  if (filter.warm_pool_status) {
+    add("warm_pool_status =", ToPgParam(jobs::Name(*filter.warm_pool_status)));
+  }
   if (before) add("seq <", ToPgParam(*before));
   params.push_back(ToPgParam(filter.page_size + 1));
   sql += fmt::format(" ORDER BY seq DESC LIMIT ${}", params.size());
@@ -532,6 +539,13 @@ Result<std::vector<Job>> PostgresStore::ListNonTerminalJobs() {
   TANDEM_RETURN_IF_ERROR(LoadTransitions(*db, jobs));
   TANDEM_RETURN_IF_ERROR(transaction.Commit());
   return jobs;
+}
+
+Status PostgresStore::SetWarmPool(std::string_view job_id,
+                                  std::optional<jobs::WarmPoolStatus> expected,
+                                  const jobs::WarmPoolState& state) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  return warm_pool_sql::PostgresSet(*db, job_id, expected, state);
 }
 
 Status PostgresStore::SetBackend(std::string_view job_id, std::string backend,

@@ -9,6 +9,7 @@
 #include "store/sqlite_db.h"
 #include "store/sqlite_schedules.h"
 #include "store/store_rows.h"
+#include "store/warm_pool_sql.h"
 
 namespace tandem::store {
 namespace {
@@ -22,7 +23,7 @@ struct Migration {
 // Ordered schema steps; a new step gets the next version and is never edited
 // once released. The SQL stays close to standard SQL so that the PostgreSQL
 // store can mirror it (INTEGER PRIMARY KEY there becomes an identity column).
-constexpr std::array<Migration, 2> kMigrations = {{
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq INTEGER PRIMARY KEY,
@@ -123,6 +124,7 @@ CREATE TABLE schedule_runs (
   PRIMARY KEY (schedule_name, slot_ms)
 );
 )sql"},
+    {3, "warm pool status of jobs", warm_pool_sql::kSqliteMigration},
 }};
 
 using rows::kEventColumns;
@@ -141,6 +143,8 @@ class SqliteStore final : public Store {
   Result<JobPage> ListJobs(const JobFilter& filter) override;
   Result<std::vector<Job>> ListNonTerminalJobs() override;
   Status SetBackend(std::string_view job_id, std::string backend, std::string native_id) override;
+  Status SetWarmPool(std::string_view job_id, std::optional<jobs::WarmPoolStatus> expected,
+                     const jobs::WarmPoolState& state) override;
   Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
   Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) override;
   Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) override;
@@ -341,6 +345,7 @@ Result<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
   if (filter.repository) sql += " AND repository = ?";
   if (filter.status) sql += " AND status = ?";
   if (filter.name) sql += " AND name = ?";
+  if (filter.warm_pool_status) sql += " AND warm_pool_status = ?";
   if (before) sql += " AND seq < ?";
   sql += " ORDER BY seq DESC LIMIT ?";
 
@@ -351,6 +356,7 @@ Result<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
   if (filter.repository) query.Bind(index++, *filter.repository);
   if (filter.status) query.Bind(index++, jobs::Name(*filter.status));
   if (filter.name) query.Bind(index++, *filter.name);
+  if (filter.warm_pool_status) query.Bind(index++, jobs::Name(*filter.warm_pool_status));
   if (before) query.Bind(index++, *before);
   query.Bind(index, filter.page_size + 1);
 
@@ -415,6 +421,13 @@ Status SqliteStore::SetJobTokenDigest(std::string_view job_id, std::string job_t
   TANDEM_RETURN_IF_ERROR(update.BindAll(job_token_digest, job_id).Run());
   if (db_->Changes() == 0) return NotFound(fmt::format("job {} not found", job_id));
   return Ok();
+}
+
+Status SqliteStore::SetWarmPool(std::string_view job_id,
+                                std::optional<jobs::WarmPoolStatus> expected,
+                                const jobs::WarmPoolState& state) {
+  std::lock_guard lock(mu_);
+  return warm_pool_sql::SqliteSet(*db_, job_id, expected, state);
 }
 
 // ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "jobs/job.h"
 #include "jobs/job_spec.h"
 #include "jobs/state_machine.h"
+#include "jobs/warm_pool.h"
 #include "store/schedule.h"
 
 namespace tandem::store {
@@ -50,6 +51,8 @@ struct Job {
   std::string job_token_digest;  // digest of the job token; the token itself is never stored
   std::optional<ModelVersionRef> model_version;  // set once the job's package is registered
   int64_t row_version = 0;    // increases by one with every change of the row
+  // Set once the job kept its worker for a warm pool (jobs/warm_pool.h).
+  std::optional<jobs::WarmPoolState> warm_pool;
 };
 
 struct CreateJobResult {
@@ -64,6 +67,7 @@ struct JobFilter {
   std::optional<std::string> repository;
   std::optional<jobs::JobStatus> status;
   std::optional<std::string> name;  // exact TrainingJobName
+  std::optional<jobs::WarmPoolStatus> warm_pool_status;
   int64_t page_size = kDefaultPageSize;  // 1-1000
   std::string page_token;          // empty for the first page, else a JobPage::next_page_token
 };
@@ -145,6 +149,16 @@ class Store {
   // launching, with a new token, because only the digest of the first one was
   // kept. Errors: kNotFound.
   virtual Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) = 0;
+
+  // Moves the job's warm pool from `expected` (nullopt: the job has none yet)
+  // to `state`, a move jobs::CanMove allows, with a conditional update on
+  // `expected`. Does not change row_version or updated_ms.
+  // Errors: kNotFound for an unknown job; kFailedPrecondition naming both
+  // statuses when the move is not allowed or the stored status is no longer
+  // `expected`.
+  virtual Status SetWarmPool(std::string_view job_id,
+                             std::optional<jobs::WarmPoolStatus> expected,
+                             const jobs::WarmPoolState& state) = 0;
 
   // Records `event` in the job's inbox and folds it into the job, in one
   // transaction:

@@ -25,8 +25,10 @@ inline constexpr std::string_view kJobColumns =
     "id, name, repository, spec, spec_digest, status, secondary_status, failure_reason, "
     "training_start_ms, training_end_ms, progress, progress_observed_ms, created_ms, updated_ms, "
     "last_event_ms, backend, native_id, job_token_digest, model_name, model_version, row_version, "
-    "seq";
+    "seq, warm_pool_status, warm_pool_reused_by, warm_pool_retained_ms, warm_pool_released_ms, "
+    "warm_pool_expires_ms";
 inline constexpr int kJobSeqColumn = 21;
+inline constexpr int kJobWarmPoolColumn = 22;
 
 inline constexpr std::string_view kTransitionColumns = "status, start_ms, end_ms, message";
 
@@ -48,6 +50,20 @@ Result<T> ParseStored(Result<T> parsed, std::string_view field) {
     return Internal(fmt::format("stored {} is corrupt: {}", field, parsed.error().message()));
   }
   return parsed;
+}
+
+// Decodes the five warm pool columns of kJobColumns starting at `first`,
+// whose status is not NULL.
+template <typename Row>
+Result<jobs::WarmPoolState> WarmPoolFromRow(const Row& row, int first) {
+  jobs::WarmPoolState state;
+  TANDEM_ASSIGN_OR_RETURN(state.status, ParseStored(jobs::ParseWarmPoolStatus(row.Text(first)),
+                                                    "warm pool status"));
+  state.reused_by_job = row.Text(first + 1);
+  state.retained_ms = row.OptionalInt(first + 2).value_or(0);
+  state.released_ms = row.OptionalInt(first + 3);
+  state.expires_ms = row.OptionalInt(first + 4).value_or(0);
+  return state;
 }
 
 // Decodes a row of kJobColumns; the transitions are left empty (they live in
@@ -82,6 +98,9 @@ Result<Job> JobFromRow(const Row& row) {
   job.job_token_digest = row.Text(17);
   if (!row.IsNull(18)) job.model_version = ModelVersionRef{row.Text(18), row.Int(19)};
   job.row_version = row.Int(20);
+  if (!row.IsNull(kJobWarmPoolColumn)) {
+    TANDEM_ASSIGN_OR_RETURN(job.warm_pool, WarmPoolFromRow(row, kJobWarmPoolColumn));
+  }
   return job;
 }
 

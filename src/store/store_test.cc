@@ -566,6 +566,85 @@ TEST_P(StoreTest, SetJobTokenDigest) {
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 }
 
+TEST_P(StoreTest, WarmPoolMovesAndBillableTime) {
+  Job job = Create(*store_, "run-1");
+  EXPECT_FALSE(job.warm_pool);
+  jobs::WarmPoolState available{.retained_ms = 10'000, .expires_ms = 70'000};
+  ASSERT_TRUE(store_->SetWarmPool(job.id, std::nullopt, available));
+  auto loaded = store_->GetJob(job.id);
+  ASSERT_TRUE(loaded);
+  ASSERT_TRUE(loaded->warm_pool);
+  EXPECT_EQ(*loaded->warm_pool, available);
+  EXPECT_EQ(loaded->row_version, job.row_version);
+  Json document = JobToJson(*loaded, 40'500);
+  EXPECT_EQ(document["WarmPoolStatus"]["Status"], "Available");
+  EXPECT_EQ(document["WarmPoolStatus"]["ResourceRetainedBillableTimeInSeconds"], 30);
+  EXPECT_FALSE(document["WarmPoolStatus"].contains("ReusedByJob"));
+
+  jobs::WarmPoolState in_use = available;
+  in_use.status = jobs::WarmPoolStatus::kInUse;
+  in_use.reused_by_job = "job-bbbbbbbbbbbb";
+  in_use.released_ms = 25'000;
+  ASSERT_TRUE(store_->SetWarmPool(job.id, jobs::WarmPoolStatus::kAvailable, in_use));
+  jobs::WarmPoolState reused = in_use;
+  reused.status = jobs::WarmPoolStatus::kReused;
+  ASSERT_TRUE(store_->SetWarmPool(job.id, jobs::WarmPoolStatus::kInUse, reused));
+  loaded = store_->GetJob(job.id);
+  ASSERT_TRUE(loaded);
+  document = JobToJson(*loaded, 900'000);
+  EXPECT_EQ(document["WarmPoolStatus"]["Status"], "Reused");
+  EXPECT_EQ(document["WarmPoolStatus"]["ReusedByJob"], "job-bbbbbbbbbbbb");
+  EXPECT_EQ(document["WarmPoolStatus"]["ResourceRetainedBillableTimeInSeconds"], 15);
+}
+
+TEST_P(StoreTest, WarmPoolRejectsStaleOrIllegalMove) {
+  Job job = Create(*store_, "run-1");
+  jobs::WarmPoolState terminated{.status = jobs::WarmPoolStatus::kTerminated};
+  Status illegal = store_->SetWarmPool(job.id, std::nullopt, terminated);
+  ASSERT_FALSE(illegal);
+  EXPECT_EQ(illegal.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(illegal.error().message(),
+            fmt::format("warm pool of job {} cannot move from none to Terminated", job.id));
+
+  ASSERT_TRUE(store_->SetWarmPool(job.id, std::nullopt, {.retained_ms = 1, .expires_ms = 2}));
+  // A second writer that still expects "none" loses.
+  Status stale = store_->SetWarmPool(job.id, std::nullopt, {.retained_ms = 1, .expires_ms = 2});
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(stale.error().message(),
+            fmt::format("warm pool of job {} is Available, not none; another writer moved it "
+                        "first",
+                        job.id));
+  // Expiry and reuse race: only the first of two moves from Available wins.
+  ASSERT_TRUE(store_->SetWarmPool(job.id, jobs::WarmPoolStatus::kAvailable, terminated));
+  Status late = store_->SetWarmPool(job.id, jobs::WarmPoolStatus::kAvailable,
+                                    {.status = jobs::WarmPoolStatus::kInUse});
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code(), ErrorCode::kFailedPrecondition);
+
+  Status missing = store_->SetWarmPool("job-000000000000", std::nullopt, {});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreTest, ListJobsByWarmPoolStatus) {
+  Job a = Create(*store_, "run-1", 1000);
+  Job b = Create(*store_, "run-2", 1001);
+  Create(*store_, "run-3", 1002);
+  ASSERT_TRUE(store_->SetWarmPool(a.id, std::nullopt, {.retained_ms = 1, .expires_ms = 2}));
+  ASSERT_TRUE(store_->SetWarmPool(b.id, std::nullopt, {.retained_ms = 1, .expires_ms = 2}));
+  ASSERT_TRUE(store_->SetWarmPool(b.id, jobs::WarmPoolStatus::kAvailable,
+                                  {.status = jobs::WarmPoolStatus::kTerminated}));
+  auto available = store_->ListJobs({.warm_pool_status = jobs::WarmPoolStatus::kAvailable});
+  ASSERT_TRUE(available) << available.error().message();
+  ASSERT_EQ(available->jobs.size(), 1u);
+  EXPECT_EQ(available->jobs[0].id, a.id);
+  auto terminated = store_->ListJobs({.warm_pool_status = jobs::WarmPoolStatus::kTerminated});
+  ASSERT_TRUE(terminated);
+  ASSERT_EQ(terminated->jobs.size(), 1u);
+  EXPECT_EQ(terminated->jobs[0].id, b.id);
+}
+
 TEST_P(StoreTest, JobJsonForm) {
   Job job = Create(*store_, "run-1", 1764877325123);
   Json document = JobToJson(job);
