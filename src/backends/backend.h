@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "common/status.h"
 
 namespace tandem::backends {
@@ -95,6 +97,46 @@ class Backend {
   // Errors: kInvalidArgument for a malformed native id, kUnavailable when the
   // backend could not ask (which means unknown, never failed).
   virtual Result<Observation> Describe(std::string_view native_id) = 0;
+
+  // Warm pools (jobs/warm_pool.h, api/warm_pool.h). A warm worker is a
+  // started `tandem train` that has done every step that does not depend on
+  // the job and waits for one. A backend without warm workers keeps these
+  // defaults: StartWarmWorker fails with kFailedPrecondition, so jobs always
+  // start cold there.
+  // NOTE: a Slurm backend would keep the job's allocation and run the next
+  // matching job in it as a new step (srun --jobid); it does not exist yet.
+
+  // Returns the identity of the image that workers start from, compared by
+  // the warm pool match key; "" when the backend has no warm workers.
+  virtual std::string WarmImage() const { return ""; }
+
+  // Starts a warm worker for the job `owner_job_id`, which just ended, with
+  // its files under `owner_job_dir`. Returns the worker's id. Returns
+  // without waiting for the worker to be ready.
+  virtual Result<std::string> StartWarmWorker(const std::string& owner_job_id,
+                                              const std::filesystem::path& owner_job_dir) {
+    (void)owner_job_dir;
+    return FailedPrecondition(
+        fmt::format("backend {} has no warm workers (job {})", name(), owner_job_id));
+  }
+
+  // True while the worker lives and has not been handed a job.
+  virtual bool WarmWorkerAlive(std::string_view /*worker_id*/) { return false; }
+
+  // Runs the request's job on the waiting worker: afterwards the job is a
+  // launch like any other (Stop, Describe and the ExitCallback see it).
+  // Errors: kFailedPrecondition when the worker is gone, or did not become
+  // ready within the backend's hand-off timeout (the worker is terminated
+  // then); errors of Launch otherwise. The job is not launched on any error.
+  virtual Result<LaunchInfo> LaunchOnWarmWorker(std::string_view worker_id,
+                                                const LaunchRequest& request) {
+    return FailedPrecondition(fmt::format("backend {} has no warm worker {} for job {}", name(),
+                                          worker_id, request.job_id));
+  }
+
+  // Terminates a waiting worker. A worker that is unknown, gone or already
+  // handed a job is left alone.
+  virtual void TerminateWarmWorker(std::string_view /*worker_id*/) {}
 };
 
 // Called once per launched job when the backend sees it end, with state

@@ -124,6 +124,7 @@ LocalBackend::~LocalBackend() {
   {
     std::lock_guard lock(mutex_);
     shutting_down_ = true;
+    KillWarmWorkers();
     // Children keep running; a later backend finds them through launch.json.
     for (auto& [job_id, launch] : launches_) {
       if (launch->child) launch->child->Release();
@@ -180,6 +181,21 @@ void LocalBackend::LoadLaunchRecords() {
   }
 }
 
+std::map<std::string, std::string> LocalBackend::JobEnvironment(
+    const LaunchRequest& request) const {
+  std::map<std::string, std::string> environment = {
+      {"PATH", std::getenv("PATH") ? std::getenv("PATH") : "/usr/local/bin:/usr/bin:/bin"},
+      {"HOME", std::getenv("HOME") ? std::getenv("HOME") : "/"},
+      {"TANDEM_API_URL", request.api_url},
+      {"TANDEM_JOB_ID", request.job_id},
+      {"TANDEM_JOB_TOKEN", request.job_token},
+      {"TANDEM_JOB_ROOT", (request.job_dir / "root").string()},
+      {"TANDEM_STOP_GRACE_SECONDS", std::to_string(options_.runtime_stop_grace.count())},
+  };
+  for (const auto& [key, value] : request.environment) environment[key] = value;
+  return environment;
+}
+
 Result<LaunchInfo> LocalBackend::Launch(const LaunchRequest& request) {
   if (request.job_id.empty()) return InvalidArgument("launch request: job_id is empty");
   if (request.job_dir.empty()) {
@@ -195,16 +211,7 @@ Result<LaunchInfo> LocalBackend::Launch(const LaunchRequest& request) {
 
   // Step 2: the job directory, the environment and the command line.
   TANDEM_RETURN_IF_ERROR_CTX(CreateDirectories(request.job_dir / "root"), context);
-  std::map<std::string, std::string> environment = {
-      {"PATH", std::getenv("PATH") ? std::getenv("PATH") : "/usr/local/bin:/usr/bin:/bin"},
-      {"HOME", std::getenv("HOME") ? std::getenv("HOME") : "/"},
-      {"TANDEM_API_URL", request.api_url},
-      {"TANDEM_JOB_ID", request.job_id},
-      {"TANDEM_JOB_TOKEN", request.job_token},
-      {"TANDEM_JOB_ROOT", (request.job_dir / "root").string()},
-      {"TANDEM_STOP_GRACE_SECONDS", std::to_string(options_.runtime_stop_grace.count())},
-  };
-  for (const auto& [key, value] : request.environment) environment[key] = value;
+  std::map<std::string, std::string> environment = JobEnvironment(request);
   SpawnOptions spawn{
       .argv = {options_.tandem_binary.string(), "train"},
       .environment = std::move(environment),
@@ -217,20 +224,26 @@ Result<LaunchInfo> LocalBackend::Launch(const LaunchRequest& request) {
   // control plane can find it.
   auto child = ChildProcess::Spawn(spawn);
   if (!child) return std::unexpected(child.error().WithContext(context));
+  return RecordLaunch(request, std::move(*child));
+}
+
+Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request,
+                                              ChildProcess child) {
   auto launch = std::make_shared<LaunchRecord>();
   launch->job_id = request.job_id;
   launch->job_dir = request.job_dir;
-  launch->pid = child->pid();
-  launch->start_time = ProcessStartTime(child->pid()).value_or(0);
+  launch->pid = child.pid();
+  launch->start_time = ProcessStartTime(child.pid()).value_or(0);
   launch->launched_at_ms = SystemClock::Instance().NowMillis();
   launch->max_runtime_seconds = request.max_runtime_seconds;
   launch->backstop_deadline = std::chrono::steady_clock::now() +
                               std::chrono::seconds(request.max_runtime_seconds) +
                               options_.backstop_grace;
-  launch->child.emplace(std::move(*child));
+  launch->child.emplace(std::move(child));
   if (Status written = launch->WriteRecord(); !written) {
     launch->child->Terminate(std::chrono::milliseconds(0));
-    return std::unexpected(written.error().WithContext(context));
+    return std::unexpected(written.error().WithContext(
+        fmt::format("launch job {}", request.job_id)));
   }
   launches_[request.job_id] = launch;
   spdlog::info("job launched job={} backend=local pid={} job_dir={}", request.job_id, launch->pid,
@@ -323,6 +336,7 @@ void LocalBackend::ReaperLoop() {
   std::unique_lock lock(mutex_);
   while (!shutting_down_) {
     std::vector<std::pair<std::string, Observation>> exits;
+    ReapWarmWorkers();
     SteadyTime now = std::chrono::steady_clock::now();
     for (auto& [job_id, launch] : launches_) {
       if (launch->ended) continue;

@@ -24,6 +24,18 @@
 // max_runtime_seconds + backstop_grace after launch. The runtime enforces
 // MaxRuntimeInSeconds itself, so the backstop only catches a runtime that hangs.
 //
+// Warm workers (local_warm_workers.cc): StartWarmWorker spawns
+// `<tandem binary> train --warm-agent FIFO` in a session of its own, with
+// only PATH, HOME and TANDEM_STOP_GRACE_SECONDS, in
+// <owner job_dir>/warm-worker/ (agent.log, handoff.fifo). The agent has
+// started, linked its libraries and set up logging; it waits on the FIFO.
+// LaunchOnWarmWorker builds the environment Launch would pass, records the
+// launch (launch.json) under the agent's pid, and writes
+// {"JobDir", "Environment"} to the FIFO; the agent then moves to the job
+// directory and the job's log and runs the job like `tandem train`. A worker
+// that exits while waiting is reaped and reported dead; the destructor kills
+// waiting workers, because a later backend cannot hand them jobs.
+//
 // NOTE: cpu_count and memory_mib of a LaunchRequest are not enforced, because
 // that would take cgroups.
 #pragma once
@@ -57,6 +69,8 @@ struct LocalBackendOptions {
   // Margin past max_runtime_seconds before the backstop kills a job; it covers
   // the runtime's own stop grace and its event retries (about 2 minutes).
   std::chrono::seconds backstop_grace{std::chrono::minutes(5)};
+  // How long LaunchOnWarmWorker waits for a just-started worker to be ready.
+  std::chrono::milliseconds warm_handoff_timeout{std::chrono::seconds(5)};
   // How often the reaper looks at the children.
   std::chrono::milliseconds poll_interval{100};
 };
@@ -83,12 +97,35 @@ class LocalBackend final : public Backend {
   // no exit status was recorded, or when no launch record names the pid.
   Result<Observation> Describe(std::string_view native_id) override;
 
+  // The tandem binary's path, size and modification time.
+  std::string WarmImage() const override;
+  // Errors: those of creating the worker directory, the FIFO or the process.
+  Result<std::string> StartWarmWorker(const std::string& owner_job_id,
+                                      const std::filesystem::path& owner_job_dir) override;
+  bool WarmWorkerAlive(std::string_view worker_id) override;
+  // Waits up to LocalBackendOptions::warm_handoff_timeout for the agent to
+  // open its FIFO.
+  Result<LaunchInfo> LaunchOnWarmWorker(std::string_view worker_id,
+                                        const LaunchRequest& request) override;
+  void TerminateWarmWorker(std::string_view worker_id) override;
+
  private:
   struct LaunchRecord;
   void ReaperLoop();
   void LoadLaunchRecords();
   std::shared_ptr<LaunchRecord> FindByPid(pid_t pid);
   std::optional<Observation> ReapIfExited(LaunchRecord& launch);
+  struct WarmWorker;
+  // Reaps waiting workers that exited. Requires mutex_.
+  void ReapWarmWorkers();
+  // Kills and reaps every waiting worker. Requires mutex_.
+  void KillWarmWorkers();
+  // Records a started `tandem train` of the request's job in launches_ and
+  // launch.json. Requires mutex_. Errors: writing launch.json (the child is
+  // killed then).
+  Result<LaunchInfo> RecordLaunch(const LaunchRequest& request, ChildProcess child);
+  // Returns the environment of `tandem train` for the request's job.
+  std::map<std::string, std::string> JobEnvironment(const LaunchRequest& request) const;
 
   LocalBackendOptions options_;
   ExitCallback on_exit_;
@@ -96,6 +133,7 @@ class LocalBackend final : public Backend {
   std::condition_variable wake_;
   bool shutting_down_ = false;
   std::map<std::string, std::shared_ptr<LaunchRecord>> launches_;  // by job id
+  std::map<std::string, std::shared_ptr<WarmWorker>, std::less<>> warm_workers_;  // by worker id
   std::thread reaper_;
 };
 

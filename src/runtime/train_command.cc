@@ -15,6 +15,7 @@
 #include "jobs/job_spec.h"
 #include "runtime/events.h"
 #include "runtime/trainer.h"
+#include "runtime/warm_agent.h"
 
 namespace tandem::runtime {
 namespace {
@@ -170,6 +171,7 @@ int RunTrain(const TrainSettings& settings, StopController& stop) {
 void AddTrainCommand(CLI::App& app, CommandAction& action) {
   auto settings = std::make_shared<TrainSettings>();
   auto log_level = std::make_shared<std::string>("info");
+  auto warm_agent_fifo = std::make_shared<std::string>();
   CLI::App* command = app.add_subcommand(
       "train", "Run one training job (the job runtime inside every training job)");
   command->add_option("--job-root", settings->job_root,
@@ -178,11 +180,20 @@ void AddTrainCommand(CLI::App& app, CommandAction& action) {
                       "Job spec file for a stand-alone run (default: TANDEM_JOB_SPEC_FILE)");
   command->add_option("--log-level", *log_level, "Log level: trace, debug, info, warn, error")
       ->capture_default_str();
-  command->callback([settings, log_level, &action] {
-    action = [settings, log_level]() -> int {
+  command->add_option("--warm-agent", *warm_agent_fifo,
+                      "Wait as a warm worker for a job handed over through this FIFO (started "
+                      "by the local backend, not by users)");
+  command->callback([settings, log_level, warm_agent_fifo, &action] {
+    action = [settings, log_level, warm_agent_fifo]() -> int {
       if (Status logging = InitLogging("train", *log_level); !logging) {
         fmt::print(stderr, "tandem train: {}\n", logging.error().message());
         return kExitBadJob;
+      }
+      if (!warm_agent_fifo->empty()) {
+        // The job's environment arrives with the hand-off, so none is read here.
+        static StopController agent_stop;
+        StopOnTerminationSignals(agent_stop);
+        return RunWarmAgent({.fifo = *warm_agent_fifo, .settings = *settings}, agent_stop);
       }
       if (Status applied = ApplyEnvironment(*settings); !applied) {
         spdlog::error("{}", applied.error().message());

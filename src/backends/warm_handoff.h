@@ -1,0 +1,36 @@
+// The message by which the local backend hands a job to a waiting warm
+// worker (`tandem train --warm-agent FIFO`): one line of JSON,
+//
+//   {"JobDir": "/data/jobs/job-0123456789ab",
+//    "Environment": {"TANDEM_JOB_ID": "job-0123456789ab", ...}}
+//
+// Environment is the complete environment of the job's `tandem train`,
+// including its job token, so the message is written only to a FIFO of mode
+// 0600 and never logged.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace tandem::backends {
+
+struct Handoff {
+  std::filesystem::path job_dir;
+  std::map<std::string, std::string> environment;
+};
+
+// Returns the message, ending in a newline.
+std::string HandoffMessage(const std::filesystem::path& job_dir,
+                           const std::map<std::string, std::string>& environment);
+
+// Parses one message line (with or without its newline).
+// Errors: kInvalidArgument naming the field at fault (JobDir must be an
+// absolute path, Environment an object of strings); the message never quotes
+// environment values.
+Result<Handoff> ParseHandoff(std::string_view line);
+
+}  // namespace tandem::backends
