@@ -32,6 +32,7 @@ struct JobOptions {
   bool follow = false;
   std::string repository;
   std::string status;
+  std::string warm_pool_status;
   int64_t limit = 100;
   double timeout_seconds = 0;
 };
@@ -139,6 +140,9 @@ std::string ListTarget(const JobOptions& options, int64_t page_size, const std::
     target += "&repository=" + http::PercentEncode(options.repository);
   }
   if (!options.status.empty()) target += "&status=" + http::PercentEncode(options.status);
+  if (!options.warm_pool_status.empty()) {
+    target += "&warm_pool_status=" + http::PercentEncode(options.warm_pool_status);
+  }
   if (!token.empty()) target += "&page_token=" + http::PercentEncode(token);
   return target;
 }
@@ -237,6 +241,9 @@ void AddJobCommands(CLI::App& app, CommandAction& action) {
   list->add_option("--repository", options->repository, "only jobs of this repository");
   list->add_option("--status", options->status,
                    "only jobs with this TrainingJobStatus (InProgress, Completed, ...)");
+  list->add_option("--warm-pool-status", options->warm_pool_status,
+                   "only jobs whose kept worker has this WarmPoolStatus (Available, InUse, "
+                   "Reused, Terminated)");
   list->add_option("--limit", options->limit, "show at most this many jobs")
       ->default_val(100);
   list->add_flag("--json", options->json, "print the jobs as JSON");

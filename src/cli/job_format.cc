@@ -111,6 +111,18 @@ void AddLineage(std::string& out, const Json& lineage) {
   AddStringMap(out, "Hyperparameters", Child(lineage, "HyperParameters"));
 }
 
+// "Warm pool: Reused by job-b (retained 42 s)".
+void AddWarmPool(std::string& out, const Json& job) {
+  const Json& pool = Child(job, "WarmPoolStatus");
+  std::string status = Text(pool, "Status");
+  if (status.empty()) return;
+  std::string reused_by = Text(pool, "ReusedByJob");
+  if (!reused_by.empty() && status != "Terminated") status += " by " + reused_by;
+  AddLine(out, "Warm pool",
+          fmt::format("{} (retained {} s)", status,
+                      Text(pool, "ResourceRetainedBillableTimeInSeconds")));
+}
+
 }  // namespace
 
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
@@ -159,6 +171,7 @@ std::string FormatJobDescription(const Json& job) {
     AddLine(out, "Model version",
             fmt::format("{}:{}", Text(model, "ModelName"), Text(model, "Version")));
   }
+  AddWarmPool(out, job);
   AddTransitions(out, job);
   AddProgress(out, job);
   return out;

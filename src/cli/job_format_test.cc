@@ -44,6 +44,19 @@ TEST(FormatJobDescriptionTest, ShowsTransitionsProgressAndModel) {
   EXPECT_THAT(text, Not(HasSubstr("Training started")));
 }
 
+TEST(FormatJobDescriptionTest, ShowsWarmPool) {
+  Json job = {{"JobId", "job-a"},
+              {"WarmPoolStatus",
+               {{"Status", "Reused"},
+                {"ReusedByJob", "job-b"},
+                {"ResourceRetainedBillableTimeInSeconds", 42}}}};
+  EXPECT_THAT(FormatJobDescription(job),
+              HasSubstr("Warm pool:          Reused by job-b (retained 42 s)\n"));
+  job["WarmPoolStatus"] = {{"Status", "Available"}, {"ResourceRetainedBillableTimeInSeconds", 7}};
+  EXPECT_THAT(FormatJobDescription(job), HasSubstr("Warm pool:          Available (retained 7 s)\n"));
+  EXPECT_THAT(FormatJobDescription({{"JobId", "job-c"}}), Not(HasSubstr("Warm pool")));
+}
+
 TEST(FormatJobTableTest, OneRowPerJob) {
   Json jobs = {{{"JobId", "job-1"}, {"TrainingJobName", "a"}, {"TrainingJobStatus", "Completed"}},
                {{"JobId", "job-2"}, {"TrainingJobName", "b"}}};
