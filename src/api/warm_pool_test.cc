@@ -114,7 +114,7 @@ class WarmPoolTest : public ::testing::Test {
     return job;
   }
 
-  // Ends the job with `secondary` reported by `source`, then tells the pool.
+  // Ends the job with `secondary` reported by `source`, then calls OnJobEnded.
   void End(const store::Job& job, jobs::SecondaryStatus secondary,
            jobs::EventSource source = jobs::EventSource::kRuntime) {
     jobs::Event event;
