@@ -27,7 +27,8 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 // $1 train, $2 --warm-agent, $3 the FIFO. Writes the hand-off to
-// handoff.json beside the FIFO, then acts as MakeBackend's mode replaces @MODE@.
+// handoff.json beside the FIFO, then follows the mode that MakeBackend writes
+// in place of @MODE@.
 constexpr char kFakeAgent[] = R"(#!/bin/sh
 [ "$1" = train ] && [ "$2" = --warm-agent ] || exit 64
 echo $$ > "$(dirname "$3")/agent.pid"
