@@ -55,9 +55,10 @@ Result<int64_t> QueryInt(const http::Request& request, std::string_view key,
                          int64_t default_value, int64_t min, int64_t max);
 
 // Route registration, one function per resource (jobs_handlers.cc,
-// events_handlers.cc, models_handlers.cc).
+// events_handlers.cc, models_handlers.cc, schedules_handlers.cc).
 void AddJobRoutes(http::Router& router, ApiContext& context);
 void AddEventRoutes(http::Router& router, ApiContext& context);
 void AddModelRoutes(http::Router& router, ApiContext& context);
+void AddScheduleRoutes(http::Router& router, ApiContext& context);
 
 }  // namespace tandem::api

@@ -41,6 +41,7 @@ void ControlPlane::AddRoutes(http::Router& router) {
   AddJobRoutes(router, context);
   AddEventRoutes(router, context);
   AddModelRoutes(router, context);
+  AddScheduleRoutes(router, context);
   router.Add("GET", "/api/v1/health",
              [](http::Request&) { return http::Response::Json(200, {{"Status", "ok"}}); });
 }

@@ -12,6 +12,7 @@
 
 #include "api/control_plane.h"
 #include "api/reconciler.h"
+#include "api/schedule_runner.h"
 #include "backends/local_backend.h"
 #include "common/clock.h"
 #include "common/crypto.h"
@@ -196,6 +197,16 @@ Status RunServer(const ServerFlags& flags) {
   TANDEM_ASSIGN_OR_RETURN(uint16_t port, server.Start());
   std::string url = LocalUrl(flags.host, port);
   plane.SetApiUrl(url);
+
+  // The scheduler fires the runs of schedules through the routes above, once
+  // the API URL that launched jobs get is final. Over PostgreSQL only the
+  // holder of the "scheduler" lock runs it.
+  TANDEM_ASSIGN_OR_RETURN(std::string scheduler_token, LoadOrCreateAdminToken(data_dir));
+  ApiRunLauncher run_launcher(router, std::move(scheduler_token), *store);
+  schedules::Scheduler scheduler(schedules::SchedulerOptions{}, *store, run_launcher,
+                                 SystemClock::Instance(), ScheduleLeaderCheck(flags.database));
+  scheduler.Start();
+
   spdlog::info("control plane listening url={} data_dir={}", url, data_dir.string());
 
   // Step 4: run until a stop signal arrives, then let requests in flight finish. Jobs
@@ -207,6 +218,7 @@ Status RunServer(const ServerFlags& flags) {
     spdlog::warn("requests still in flight after drain timeout seconds={}", kDrainTimeout.count());
   }
   server.Stop();
+  scheduler.Stop();
   reconciler.Stop();
   backend.reset();
   spdlog::info("control plane stopped");

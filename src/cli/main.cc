@@ -6,6 +6,7 @@
 #include "api/server_command.h"
 #include "cli/job_commands.h"
 #include "cli/model_commands.h"
+#include "cli/schedule_commands.h"
 #include "common/command.h"
 #include "runtime/train_command.h"
 #include "serving/serve_command.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   tandem::serving::AddServeCommand(app, action);
   tandem::cli::AddJobCommands(app, action);
   tandem::cli::AddModelCommands(app, action);
+  tandem::cli::AddScheduleCommands(app, action);
 
   try {
     app.parse(argc, argv);
