@@ -150,6 +150,14 @@ Status WriteFileAtomic(const fs::path& path, std::string_view data, fs::perms pe
   return Ok();
 }
 
+Status WriteFile(const fs::path& path, std::string_view data) {
+  FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return ErrnoError(errno, "create", path);
+  TANDEM_RETURN_IF_ERROR(WriteAll(fd.get(), data, path));
+  if (int close_errno = fd.Close(); close_errno != 0) return ErrnoError(close_errno, "close", path);
+  return Ok();
+}
+
 Status CreateDirectories(const fs::path& path) {
   std::error_code error;
   fs::create_directories(path, error);

@@ -30,6 +30,13 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data,
                                                       std::filesystem::perms::group_read |
                                                       std::filesystem::perms::others_read);
 
+// Writes `data` to `path` (mode 0644), replacing the file, without fsync. It
+// is meant for files that matter only while this machine stays up, such as a
+// job root's config files, where an fsync would cost milliseconds on every
+// job start. A reader may see a partial file while it is written. The parent
+// directory must exist (kNotFound otherwise).
+Status WriteFile(const std::filesystem::path& path, std::string_view data);
+
 // Creates `path` and missing parents; succeeds when it already is a directory.
 // Errors: kAlreadyExists when `path` or a parent is a file, kPermissionDenied,
 // kInternal otherwise.

@@ -106,6 +106,24 @@ TEST_F(FileUtilTest, WriteFileAtomicMissingDirIsNotFound) {
       << written.error().message();
 }
 
+TEST_F(FileUtilTest, WriteFileReplacesContent) {
+  fs::path path = dir_ / "hyperparameters.json";
+  ASSERT_TRUE(WriteFile(path, "a longer first version").has_value());
+  ASSERT_TRUE(WriteFile(path, "{}").has_value());
+  auto content = ReadFile(path);
+  ASSERT_TRUE(content.has_value());
+  EXPECT_EQ(*content, "{}");
+}
+
+TEST_F(FileUtilTest, WriteFileMissingDirIsNotFound) {
+  Status written = WriteFile(dir_ / "no" / "such" / "file", "x");
+  ASSERT_FALSE(written.has_value());
+  EXPECT_EQ(written.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(written.error().message().find((dir_ / "no" / "such" / "file").string()),
+            std::string::npos)
+      << written.error().message();
+}
+
 TEST_F(FileUtilTest, ConcurrentWritersLeaveOneVersion) {
   fs::path path = dir_ / "state";
   std::vector<std::thread> writers;
