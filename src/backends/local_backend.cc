@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 constexpr std::string_view kLaunchRecordName = "launch.json";
+constexpr std::string_view kExitFileName = "exit.json";
 
 std::string NativeId(pid_t pid) { return fmt::format("pid:{}", pid); }
 
@@ -43,6 +44,25 @@ Observation EndedObservation(const ExitStatus& status) {
       .state = status.success() ? ObservedState::kSucceeded : ObservedState::kFailed,
       .reason = status.Describe(),
       .exit_code = status.exit_code,
+  };
+}
+
+// Returns how a launch that is not our child ended: from the exit file its
+// runtime writes just before exiting (TANDEM_EXIT_FILE), else kGone.
+Observation UnwatchedEnd(const fs::path& job_dir, pid_t pid) {
+  fs::path exit_path = job_dir / kExitFileName;
+  auto text = ReadFile(exit_path);
+  auto record = text ? ParseJson(*text, exit_path.string()) : std::unexpected(text.error());
+  auto exit_code = record ? GetInt(*record, "ExitCode", "") : std::unexpected(record.error());
+  if (exit_code) {
+    ExitStatus status{.exit_code = static_cast<int>(*exit_code)};
+    return EndedObservation(status);
+  }
+  return Observation{
+      .state = ObservedState::kGone,
+      .reason = fmt::format("process {} is no longer running and its exit status was not "
+                            "recorded (the control plane was down when it ended)",
+                            pid),
   };
 }
 
@@ -170,12 +190,7 @@ void LocalBackend::LoadLaunchRecords() {
       };
       if (record->contains("ExitCode")) launch->ended->exit_code = record->value("ExitCode", 0);
     } else if (!launch->StillRunning()) {
-      launch->ended = Observation{
-          .state = ObservedState::kGone,
-          .reason = fmt::format("process {} is no longer running and its exit status was not "
-                                "recorded (the control plane was down when it ended)",
-                                launch->pid),
-      };
+      launch->ended = UnwatchedEnd(launch->job_dir, launch->pid);
     }
     launches_[launch->job_id] = std::move(launch);
   }
@@ -191,7 +206,12 @@ std::map<std::string, std::string> LocalBackend::JobEnvironment(
       {"TANDEM_JOB_TOKEN", request.job_token},
       {"TANDEM_JOB_ROOT", (request.job_dir / "root").string()},
       {"TANDEM_STOP_GRACE_SECONDS", std::to_string(options_.runtime_stop_grace.count())},
+      {"TANDEM_EXIT_FILE", (request.job_dir / kExitFileName).string()},
   };
+  // Test only: lets a test server make its runtimes lose events (runtime/events.h).
+  if (const char* dropped = std::getenv("TANDEM_TEST_DROP_EVENTS")) {
+    environment["TANDEM_TEST_DROP_EVENTS"] = dropped;
+  }
   for (const auto& [key, value] : request.environment) environment[key] = value;
   return environment;
 }
@@ -204,10 +224,14 @@ Result<LaunchInfo> LocalBackend::Launch(const LaunchRequest& request) {
   std::string context = fmt::format("launch job {}", request.job_id);
   std::lock_guard lock(mutex_);
 
-  // Step 1: a job whose launch still runs is not started twice.
-  if (auto it = launches_.find(request.job_id); it != launches_.end() && it->second->StillRunning()) {
-    return LaunchInfo{.native_id = NativeId(it->second->pid), .already_running = true};
+  // Step 1: a job launched before, running or ended, is not started again.
+  if (auto it = launches_.find(request.job_id); it != launches_.end()) {
+    bool running = it->second->StillRunning();
+    return LaunchInfo{.native_id = NativeId(it->second->pid),
+                      .already_running = running,
+                      .already_ended = !running};
   }
+  if (std::optional<LaunchInfo> adopted = AdoptUnrecordedLaunch(request)) return *adopted;
 
   // Step 2: the job directory, the environment and the command line.
   TANDEM_RETURN_IF_ERROR_CTX(CreateDirectories(request.job_dir / "root"), context);
@@ -225,6 +249,37 @@ Result<LaunchInfo> LocalBackend::Launch(const LaunchRequest& request) {
   auto child = ChildProcess::Spawn(spawn);
   if (!child) return std::unexpected(child.error().WithContext(context));
   return RecordLaunch(request, std::move(*child));
+}
+
+std::optional<LaunchInfo> LocalBackend::AdoptUnrecordedLaunch(const LaunchRequest& request) {
+  // The log file is opened just before the spawn, so without it no earlier
+  // launch can have started and the /proc scan is skipped.
+  std::error_code error;
+  if (!fs::exists(request.job_dir / "job.log", error)) return std::nullopt;
+  std::vector<pid_t> found =
+      FindSessionLeadersWithEnvironment(fmt::format("TANDEM_JOB_ID={}", request.job_id));
+  if (found.empty()) return std::nullopt;
+
+  auto launch = std::make_shared<LaunchRecord>();
+  launch->job_id = request.job_id;
+  launch->job_dir = request.job_dir;
+  launch->pid = found.front();
+  launch->start_time = ProcessStartTime(launch->pid).value_or(0);
+  launch->launched_at_ms = SystemClock::Instance().NowMillis();
+  launch->max_runtime_seconds = request.max_runtime_seconds;
+  launch->backstop_deadline = std::chrono::steady_clock::now() +
+                              std::chrono::seconds(request.max_runtime_seconds) +
+                              options_.backstop_grace;
+  if (Status written = launch->WriteRecord(); !written) {
+    spdlog::warn("cannot record an adopted launch job={} pid={} error={}", request.job_id,
+                 launch->pid, written.error().message());
+  }
+  launches_[request.job_id] = launch;
+  spdlog::warn("found a running launch that its control plane did not record; adopting it "
+               "job={} pid={}",
+               request.job_id, launch->pid);
+  wake_.notify_all();
+  return LaunchInfo{.native_id = NativeId(launch->pid), .already_running = true};
 }
 
 Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request,
@@ -306,12 +361,7 @@ Result<Observation> LocalBackend::Describe(std::string_view native_id) {
   if (launch->child || launch->StillRunning()) {
     return Observation{.state = ObservedState::kRunning};
   }
-  launch->ended = Observation{
-      .state = ObservedState::kGone,
-      .reason = fmt::format("process {} is no longer running and its exit status was not "
-                            "recorded (the control plane was down when it ended)",
-                            pid),
-  };
+  launch->ended = UnwatchedEnd(launch->job_dir, pid);
   return *launch->ended;
 }
 

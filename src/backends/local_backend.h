@@ -3,7 +3,10 @@
 //
 // Launch starts `<tandem binary> train` with only TANDEM_API_URL,
 // TANDEM_JOB_ID, TANDEM_JOB_TOKEN, TANDEM_JOB_ROOT (job_dir/root),
-// TANDEM_STOP_GRACE_SECONDS, PATH and HOME, plus the request's environment.
+// TANDEM_STOP_GRACE_SECONDS, TANDEM_EXIT_FILE (job_dir/exit.json), PATH and
+// HOME, plus the request's environment.
+// TANDEM_TEST_DROP_EVENTS, a switch for tests only (runtime/events.h), is
+// passed on when the control plane itself has it.
 // The child runs in job_dir, in a session of its own, with standard output and
 // error appended to job_dir/job.log.
 //
@@ -14,12 +17,17 @@
 // A backend constructed later over the same jobs directory (a restarted
 // control plane) reads these files, so it can Describe and Stop jobs launched
 // by its predecessor. It tells a live launch from an unrelated process that
-// reuses the pid by comparing start times.
+// reuses the pid by comparing start times. A control plane killed between the
+// spawn and the write of launch.json leaves a running `tandem train` without a
+// record: a later Launch of that job finds it by its TANDEM_JOB_ID in /proc
+// and adopts it instead of starting a second one.
 //
 // A reaper thread polls the children. When one of its own children ends, it
 // kills the rest of the job's session (user processes the runtime started)
 // and calls the ExitCallback. Launches found in launch.json get no callback,
-// so their end shows only through Describe. The reaper also enforces two
+// so their end shows only through Describe, which takes their exit code from
+// the exit.json that the runtime writes just before it exits; a launch that
+// ended without one (killed by a signal) is kGone. The reaper also enforces two
 // deadlines: SIGKILL `grace` after a Stop, and SIGKILL for a job still running
 // max_runtime_seconds + backstop_grace after launch. The runtime enforces
 // MaxRuntimeInSeconds itself, so the backstop only catches a runtime that hangs.
@@ -87,14 +95,17 @@ class LocalBackend final : public Backend {
 
   std::string_view name() const override { return "local"; }
 
+  // Starts nothing for a job with a launch record, or with a running
+  // `tandem train` that has no record (see above).
   // Errors: kInvalidArgument for an empty job_id or job_dir; errors of
   // creating job_dir or of ChildProcess::Spawn, with the job id as context.
   Result<LaunchInfo> Launch(const LaunchRequest& request) override;
   // Native ids are "pid:<pid>".
   Status Stop(std::string_view native_id, std::chrono::seconds grace) override;
   // kRunning while the launched process lives; kSucceeded or kFailed once it
-  // exited with its status recorded; kGone when it is no longer running and
-  // no exit status was recorded, or when no launch record names the pid.
+  // exited with its status recorded (by the reaper or in exit.json); kGone
+  // when it is no longer running and no exit status was recorded, or when no
+  // launch record names the pid.
   Result<Observation> Describe(std::string_view native_id) override;
 
   // The tandem binary's path, size and modification time.
@@ -114,6 +125,9 @@ class LocalBackend final : public Backend {
   void ReaperLoop();
   void LoadLaunchRecords();
   std::shared_ptr<LaunchRecord> FindByPid(pid_t pid);
+  // Returns the running `tandem train` of a job that has job.log but no
+  // record, after recording it; nullopt when none runs. Requires mutex_.
+  std::optional<LaunchInfo> AdoptUnrecordedLaunch(const LaunchRequest& request);
   std::optional<Observation> ReapIfExited(LaunchRecord& launch);
   struct WarmWorker;
   // Reaps waiting workers that exited. Requires mutex_.

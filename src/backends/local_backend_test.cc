@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "common/json_util.h"
+#include "common/process.h"
 
 namespace tandem::backends {
 namespace {
@@ -30,10 +32,12 @@ using std::chrono::seconds;
 constexpr char kFakeTandem[] = R"(#!/bin/sh
 [ "$1" = train ] || exit 64
 env > "$TANDEM_JOB_ROOT/../env.txt"
+echo launched >> "$TANDEM_JOB_ROOT/../launches.txt"
 echo "fake runtime for $TANDEM_JOB_ID"
 case "$FAKE_MODE" in
   exit3) exit 3 ;;
   ok) exit 0 ;;
+  finish) sleep 0.5; echo '{"ExitCode": 0}' > "$TANDEM_EXIT_FILE"; exit 0 ;;
   stoppable) trap 'exit 143' TERM; echo started > "$TANDEM_JOB_ROOT/started"; while :; do sleep 0.05; done ;;
   stubborn) trap '' TERM; echo started > "$TANDEM_JOB_ROOT/started"; while :; do sleep 0.05; done ;;
 esac
@@ -316,6 +320,92 @@ TEST_F(LocalBackendTest, RestartedBackendReadsRecordedExit) {
   EXPECT_EQ(described->state, ObservedState::kFailed);
   EXPECT_EQ(described->reason, "exit code 3");
   EXPECT_EQ(described->exit_code, 3);
+}
+
+TEST_F(LocalBackendTest, EndedLaunchIsNotStartedAgain) {
+  auto backend = MakeBackend(Options());
+  auto first = backend->Launch(Request("job-10", "ok"));
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(WaitForExit("job-10"));
+
+  auto again = backend->Launch(Request("job-10", "ok"));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->already_ended);
+  EXPECT_FALSE(again->already_running);
+  EXPECT_EQ(again->native_id, first->native_id);
+
+  // A restarted backend finds the ended launch in launch.json.
+  backend.reset();
+  auto restarted = MakeBackend(Options());
+  auto third = restarted->Launch(Request("job-10", "ok"));
+  ASSERT_TRUE(third);
+  EXPECT_TRUE(third->already_ended);
+  EXPECT_EQ(third->native_id, first->native_id);
+  EXPECT_EQ(Read(dir_ / "jobs" / "job-10" / "launches.txt"), "launched\n");
+}
+
+// A launch of an earlier backend ends unwatched; its runtime's exit file
+// still tells success from failure.
+TEST_F(LocalBackendTest, RestartedBackendReadsExitFile) {
+  std::string native_id;
+  {
+    auto first = MakeBackend(Options());
+    auto launched = first->Launch(Request("job-13", "finish"));
+    ASSERT_TRUE(launched);
+    native_id = launched->native_id;
+  }
+  auto second = MakeBackend(Options());
+  std::optional<Observation> described;
+  for (int i = 0; i < 400; ++i) {
+    auto result = second->Describe(native_id);
+    ASSERT_TRUE(result);
+    if (result->state != ObservedState::kRunning) {
+      described = *result;
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(described);
+  EXPECT_EQ(described->state, ObservedState::kSucceeded);
+  EXPECT_EQ(described->exit_code, 0);
+  EXPECT_EQ(described->reason, "exit code 0");
+  pid_t pid = std::stoi(native_id.substr(4));
+  int raw = 0;
+  EXPECT_EQ(::waitpid(pid, &raw, 0), pid);
+}
+
+// A control plane killed between the spawn and launch.json leaves a runtime
+// without a record; the next Launch adopts it instead of starting another.
+TEST_F(LocalBackendTest, UnrecordedRunningLaunchIsAdopted) {
+  fs::path job_dir = dir_ / "jobs" / "job-11";
+  fs::create_directories(job_dir / "root");
+  SpawnOptions spawn{.argv = {(dir_ / "fake-tandem").string(), "train"},
+                     .environment = {{"PATH", "/usr/bin:/bin"},
+                                     {"TANDEM_JOB_ID", "job-11"},
+                                     {"TANDEM_JOB_ROOT", (job_dir / "root").string()},
+                                     {"FAKE_MODE", "stoppable"}},
+                     .working_dir = job_dir,
+                     .log_file = job_dir / "job.log",
+                     .group = ProcessGroup::kNewSession};
+  auto orphan = ChildProcess::Spawn(spawn);
+  ASSERT_TRUE(orphan) << orphan.error().message();
+  ASSERT_TRUE(WaitForFile(job_dir / "root" / "started"));
+
+  auto backend = MakeBackend(Options());
+  auto launched = backend->Launch(Request("job-11", "stoppable"));
+  ASSERT_TRUE(launched) << launched.error().message();
+  EXPECT_TRUE(launched->already_running);
+  EXPECT_EQ(launched->native_id, fmt::format("pid:{}", orphan->pid()));
+  EXPECT_EQ(Read(job_dir / "launches.txt"), "launched\n");
+  auto record = ParseJson(Read(job_dir / "launch.json"), "launch.json");
+  ASSERT_TRUE(record) << record.error().message();
+  EXPECT_EQ((*record)["Pid"], orphan->pid());
+
+  auto described = backend->Describe(launched->native_id);
+  ASSERT_TRUE(described);
+  EXPECT_EQ(described->state, ObservedState::kRunning);
+  ASSERT_TRUE(backend->Stop(launched->native_id, seconds(0)));
+  EXPECT_TRUE(orphan->WaitFor(seconds(20)).has_value());
 }
 
 }  // namespace

@@ -319,4 +319,26 @@ int SignalSession(pid_t session_id, int signal) {
   return signalled;
 }
 
+std::vector<pid_t> FindSessionLeadersWithEnvironment(std::string_view name_equals_value) {
+  std::vector<pid_t> found;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto fields = ReadStatFields(entry.path() / "stat");
+    // Field 6 (session) is the 4th after the command name.
+    if (!fields || fields->size() < 4 || (*fields)[3] != name) continue;
+    if ((*fields)[0] == "Z" || (*fields)[0] == "X") continue;
+    std::ifstream in(entry.path() / "environ", std::ios::binary);
+    std::string variable;
+    while (std::getline(in, variable, '\0')) {
+      if (variable == name_equals_value) {
+        found.push_back(static_cast<pid_t>(std::stol(name)));
+        break;
+      }
+    }
+  }
+  return found;
+}
+
 }  // namespace tandem

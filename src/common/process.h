@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -127,5 +128,11 @@ std::optional<uint64_t> ProcessStartTime(pid_t pid);
 // scanning /proc). Reaches processes that moved to another process group of
 // that session. Returns the number of processes signalled.
 int SignalSession(pid_t session_id, int signal);
+
+// Returns the live session leaders (pid == session id) whose environment, as
+// /proc/<pid>/environ shows it, contains the exact entry `name_equals_value`
+// ("TANDEM_JOB_ID=job-1"). Finds only processes of users whose environ this
+// process may read (the same user, or any as root).
+std::vector<pid_t> FindSessionLeadersWithEnvironment(std::string_view name_equals_value);
 
 }  // namespace tandem

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/crypto.h"
 
@@ -22,6 +23,21 @@ std::string TruncateMessage(std::string message) {
   return message;
 }
 
+// Parses TANDEM_TEST_DROP_EVENTS (see events.h).
+std::set<std::string, std::less<>> DroppedStatusesForTests() {
+  std::set<std::string, std::less<>> statuses;
+  const char* text = std::getenv("TANDEM_TEST_DROP_EVENTS");
+  if (text == nullptr) return statuses;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view status = rest.substr(0, comma);
+    if (!status.empty()) statuses.emplace(status);
+    rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+  }
+  return statuses;
+}
+
 }  // namespace
 
 void LogEventReporter::Report(RuntimeEvent event) {
@@ -36,7 +52,11 @@ void LogEventReporter::Report(RuntimeEvent event) {
 
 ControlPlaneEventReporter::ControlPlaneEventReporter(std::unique_ptr<ControlPlaneClient> client,
                                                      RetryPolicy retry, const Clock& clock)
-    : client_(std::move(client)), retry_(retry), clock_(clock), nonce_(RandomHex(6)) {
+    : client_(std::move(client)),
+      dropped_statuses_(DroppedStatusesForTests()),
+      retry_(retry),
+      clock_(clock),
+      nonce_(RandomHex(6)) {
   sender_ = std::thread([this] { SendLoop(); });
 }
 
@@ -68,6 +88,11 @@ void ControlPlaneEventReporter::Report(RuntimeEvent event) {
     spdlog::info("job status job={} status={} secondary_status={} message=\"{}\"",
                  client_->job_id(), event.status, event.secondary_status,
                  document["Message"].get<std::string>());
+    if (dropped_statuses_.contains(event.secondary_status)) {
+      spdlog::warn("event discarded by TANDEM_TEST_DROP_EVENTS job={} event_id={}",
+                   client_->job_id(), document["EventId"].get<std::string>());
+      return;
+    }
   }
   // A newer progress report makes a queued one worthless.
   if (progress && !queue_.empty() && queue_.back().progress) {

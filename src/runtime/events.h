@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -56,6 +57,11 @@ class LogEventReporter final : public EventReporter {
 // 5xx or 429) an event is retried per the RetryPolicy, then logged at ERROR
 // and dropped. Any other 4xx drops it at once with an ERROR log. A progress
 // report still queued when a newer one arrives is replaced by it.
+//
+// Test only: TANDEM_TEST_DROP_EVENTS, a comma-separated list of secondary
+// statuses ("Completed,Training"), makes the reporter discard those events
+// instead of sending them, so that tests can lose a runtime event on purpose.
+// Unset, which is the only setting outside tests, it changes nothing.
 class ControlPlaneEventReporter final : public EventReporter {
  public:
   // `client` is used only by the sender thread.
@@ -76,6 +82,7 @@ class ControlPlaneEventReporter final : public EventReporter {
   void Deliver(const Json& document);
 
   std::unique_ptr<ControlPlaneClient> client_;
+  std::set<std::string, std::less<>> dropped_statuses_;  // from TANDEM_TEST_DROP_EVENTS
   RetryPolicy retry_;
   const Clock& clock_;
   std::string nonce_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -99,6 +100,23 @@ TEST(ControlPlaneEventReporterTest, PostsInOrderWithSequence) {
   EXPECT_NE(ids[0], ids[1]);
   EXPECT_NE(ids[1], ids[2]);
   EXPECT_EQ(stub.authorization(), "Bearer job-secret");
+}
+
+TEST(ControlPlaneEventReporterTest, TestSwitchDropsListedStatuses) {
+  EventStub stub;
+  FakeClock clock(1'796'000'000'000);
+  ASSERT_EQ(::setenv("TANDEM_TEST_DROP_EVENTS", "Completed,Downloading", 1), 0);
+  auto reporter = MakeReporter(stub.url(), FastRetry(), clock);
+  ASSERT_EQ(::unsetenv("TANDEM_TEST_DROP_EVENTS"), 0);
+  reporter->Report({.status = "InProgress", .secondary_status = "Downloading", .message = "m1"});
+  reporter->Report({.status = "InProgress", .secondary_status = "Training", .message = "m2"});
+  reporter->Report({.status = "Completed", .secondary_status = "Completed", .message = "m3"});
+  ASSERT_TRUE(reporter->Flush(seconds(10)));
+
+  std::vector<Json> events = stub.accepted();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["SecondaryStatus"], "Training");
+  EXPECT_EQ(events[0]["Sequence"], 1);
 }
 
 TEST(ControlPlaneEventReporterTest, RetryReusesEventId) {

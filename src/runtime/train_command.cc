@@ -149,6 +149,7 @@ Status ApplyEnvironment(TrainSettings& settings) {
   if (settings.api_url.empty()) settings.api_url = EnvOr("TANDEM_API_URL");
   if (settings.job_id.empty()) settings.job_id = EnvOr("TANDEM_JOB_ID");
   if (settings.job_token.empty()) settings.job_token = EnvOr("TANDEM_JOB_TOKEN");
+  if (settings.exit_file.empty()) settings.exit_file = EnvOr("TANDEM_EXIT_FILE");
   std::string grace = EnvOr("TANDEM_STOP_GRACE_SECONDS");
   if (!grace.empty()) {
     int64_t seconds = -1;
@@ -165,8 +166,18 @@ Status ApplyEnvironment(TrainSettings& settings) {
 int RunTrain(const TrainSettings& settings, StopController& stop) {
   const auto started = std::chrono::steady_clock::now();
   if (settings.job_id.empty()) return RunStandAloneMode(settings, started, stop);
-  return RunControlPlaneMode(settings, started, stop);
+  int exit_code = RunControlPlaneMode(settings, started, stop);
+  if (!settings.exit_file.empty()) {
+    Status written = WriteFileAtomic(settings.exit_file,
+                                     Json{{"ExitCode", exit_code}}.dump() + "\n");
+    if (!written) {
+      spdlog::warn("cannot write the exit file job={} error=\"{}\"", settings.job_id,
+                   written.error().message());
+    }
+  }
+  return exit_code;
 }
+
 
 void AddTrainCommand(CLI::App& app, CommandAction& action) {
   auto settings = std::make_shared<TrainSettings>();

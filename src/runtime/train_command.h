@@ -29,6 +29,10 @@ struct TrainSettings {
   std::string api_url;    // TANDEM_API_URL
   std::string job_id;     // TANDEM_JOB_ID; non-empty selects control-plane mode
   std::string job_token;  // TANDEM_JOB_TOKEN
+  // TANDEM_EXIT_FILE: where a control-plane mode run writes {"ExitCode": N}
+  // just before it exits, so that a backend that is not the process's parent
+  // (a restarted control plane) can still learn how it ended. Empty: none.
+  std::string exit_file;
   // TANDEM_STOP_GRACE_SECONDS: SIGTERM to SIGKILL for the user's process.
   std::chrono::milliseconds stop_grace{std::chrono::seconds(30)};
   RetryPolicy retry;
