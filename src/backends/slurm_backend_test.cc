@@ -359,6 +359,31 @@ TEST_F(SlurmBackendTest, UnreachableControllerIsUnavailable) {
   EXPECT_EQ(stopped.error().code(), ErrorCode::kUnavailable);
 }
 
+TEST_F(SlurmBackendTest, StoppedControllerIsUnavailable) {
+  std::string native_id = Launch(Request("job-outage", "sleep"));
+  ASSERT_FALSE(native_id.empty());
+  WaitRunning(native_id);
+
+  // Stop slurmctld of the fixture's cluster (its pid file is in <dir>/run).
+  fs::path cluster_dir = fs::path(SlurmConf()).parent_path();
+  std::string pid = ReadFile(cluster_dir / "run" / "slurmctld.pid").value_or("");
+  ASSERT_FALSE(pid.empty());
+  Shell("kill -TERM " + pid + "; while kill -0 " + pid + "; do sleep 0.1; done");
+
+  Result<Observation> observed = backend().Describe(native_id);
+  ASSERT_FALSE(observed);
+  EXPECT_EQ(observed.error().code(), ErrorCode::kUnavailable);
+  EXPECT_THAT(observed.error().message(), HasSubstr("slurmctld cannot be reached"));
+  Result<LaunchInfo> info = backend().Launch(Request("job-during-outage", "succeed"));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code(), ErrorCode::kUnavailable);
+
+  // Restarted from its saved state, slurmctld still has the job.
+  Shell("slurmctld -f " + SlurmConf());
+  Observation running = WaitRunning(native_id);
+  EXPECT_EQ(running.state, ObservedState::kRunning);
+}
+
 TEST_F(SlurmBackendTest, ForgottenJobIsGone) {
   Result<Observation> observed = backend().Describe("slurm:999999");
   ASSERT_TRUE(observed) << observed.error().message();
