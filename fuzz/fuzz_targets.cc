@@ -1,6 +1,8 @@
 #include "fuzz_targets.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <functional>
 #include <numeric>
@@ -10,6 +12,7 @@
 #include "common/json_util.h"
 #include "model/feature_pipeline.h"
 #include "serving/feature_batch.h"
+#include "serving/infer_request_reader.h"
 #include "serving/inference_protocol.h"
 #include "serving/sagemaker_protocol.h"
 
@@ -57,10 +60,39 @@ void CheckBatch(const Result<serving::FeatureBatch>& batch) {
         "a feature batch holds rows x num_features values");
 }
 
+// Checks that the fast reader returns what the full parser returns for `body`,
+// or declines it.
+void CheckFastReader(std::string_view body) {
+  std::optional<serving::InferRequest> fast = serving::ReadCommonInferRequest(body);
+  if (!fast) return;
+  Result<Json> document = serving::ParseRequestJson(body, "request body");
+  Check(document.has_value(), "the full parser accepts the JSON the fast reader read");
+  if (!document) return;
+  Result<serving::InferRequest> full = serving::InferRequestFromJson(*document);
+  Check(full.has_value(), "the full parser accepts the request the fast reader read");
+  if (!full) return;
+  Check(fast->id == full->id && fast->outputs == full->outputs &&
+            fast->inputs.size() == full->inputs.size(),
+        "the fast reader's id, outputs and input count equal the full parser's");
+  for (size_t i = 0; i < fast->inputs.size() && i < full->inputs.size(); ++i) {
+    const serving::InferInput& a = fast->inputs[i];
+    const serving::InferInput& b = full->inputs[i];
+    Check(a.name == b.name && a.datatype == b.datatype && a.shape == b.shape &&
+              a.strings == b.strings && a.numbers.size() == b.numbers.size(),
+          "the fast reader's tensors equal the full parser's");
+    for (size_t j = 0; j < a.numbers.size() && j < b.numbers.size(); ++j) {
+      Check(std::memcmp(&a.numbers[j], &b.numbers[j], sizeof(double)) == 0 ||
+                (std::isnan(a.numbers[j]) && std::isnan(b.numbers[j])),
+            "the fast reader's numbers equal the full parser's bit for bit");
+    }
+  }
+}
+
 }  // namespace
 
 void FuzzInferRequest(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
+  CheckFastReader(body);
   Result<serving::InferRequest> request = serving::ParseInferRequest(body);
   if (!request) {
     Check(!request.error().message().empty(), "errors carry a message");

@@ -29,8 +29,8 @@ DEBIAN_PACKAGES=(
   curl jq wrk
   # the serving benchmark's peers and the Kubernetes manifest test
   python3-flask gunicorn nginx-light python3-yaml
-  # Prometheus metrics of the inference server
-  prometheus-cpp-dev
+  # Prometheus metrics of the inference server, and its fast JSON reader of infer requests
+  prometheus-cpp-dev libsimdjson-dev
   # libFuzzer targets (clang before 19 cannot compile libstdc++ 12's std::expected)
   clang-19 libclang-rt-19-dev
   # the Slurm backend's one-machine test cluster (scripts/slurm-test-cluster.sh)

@@ -8,6 +8,8 @@
 #include <limits>
 #include <utility>
 
+#include "serving/infer_request_reader.h"
+
 namespace tandem::serving {
 namespace {
 
@@ -369,6 +371,8 @@ Result<Json> ParseRequestJson(std::string_view body, std::string_view what) {
 }
 
 Result<InferRequest> ParseInferRequest(std::string_view body) {
+  // Most bodies take the fast reader; every other body, and every error, the full parser.
+  if (std::optional<InferRequest> common = ReadCommonInferRequest(body)) return std::move(*common);
   TANDEM_ASSIGN_OR_RETURN(Json document, ParseRequestJson(body, "request body"));
   return InferRequestFromJson(document);
 }
