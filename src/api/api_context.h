@@ -1,14 +1,16 @@
 // The state shared by every control-plane handler: options, store, artifact
-// store, backend and clock. Internal to src/api. ControlPlane owns the one instance.
+// store, backends and clock. Internal to src/api. ControlPlane owns the one instance.
 #pragma once
 
 #include <cstdint>
 #include <mutex>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "api/auth.h"
+#include "api/backend_set.h"
 #include "api/control_plane.h"
 
 namespace tandem::api {
@@ -19,7 +21,10 @@ struct ApiContext {
   registry::ArtifactStore& artifacts;
   const Clock& clock;
   Authenticator auth;
-  backends::Backend* backend = nullptr;  // set once before serving
+  // The routing and the backend instances; set once before serving.
+  BackendSet* backends = nullptr;
+  // The set made by ControlPlane::SetBackend, when that was used.
+  std::unique_ptr<BackendSet> owned_backends;
 
   // The URL launched jobs use to reach this server; options.api_url until
   // SetApiUrl replaces it (once the server's port is known).

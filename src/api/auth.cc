@@ -42,6 +42,13 @@ Result<Caller> Authenticator::RequireAdminOrJob(const http::Request& request,
       fmt::format("invalid token for job {}; use the admin token or that job's token", job.id));
 }
 
+std::string Authenticator::JobToken(std::string_view repository,
+                                    std::string_view job_name) const {
+  // Neither part may contain a newline (both are resource names), so the
+  // message names one job.
+  return HmacSha256Hex(admin_token_, fmt::format("job-token\n{}\n{}", repository, job_name));
+}
+
 std::string NewJobToken() { return RandomHex(32); }
 
 std::string JobTokenDigest(std::string_view job_token) { return Sha256Hex(job_token); }

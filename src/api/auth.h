@@ -38,6 +38,14 @@ class Authenticator {
   // token of `job`. Errors: kUnauthenticated otherwise.
   Result<Caller> RequireAdminOrJob(const http::Request& request, const store::Job& job) const;
 
+  // Returns the token of the job named `job_name` in `repository`: the
+  // HMAC-SHA256 of both under the admin token, as 64 hex digits. A job name is
+  // unique per repository, so every call for one job returns the same token,
+  // and a restarted control plane that launches a stored job hands it the
+  // token whose digest the store kept at submit. Replacing admin.token
+  // changes the tokens of jobs launched afterwards.
+  std::string JobToken(std::string_view repository, std::string_view job_name) const;
+
  private:
   std::string admin_token_;
 };

@@ -32,7 +32,13 @@ ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
 
 ControlPlane::~ControlPlane() = default;
 
-void ControlPlane::SetBackend(backends::Backend* backend) { state_->context.backend = backend; }
+void ControlPlane::SetBackend(backends::Backend* backend) {
+  ApiContext& context = state_->context;
+  context.owned_backends = BackendSet::ForSingleBackend(std::string(backend->name()), backend);
+  context.backends = context.owned_backends.get();
+}
+
+void ControlPlane::SetBackends(BackendSet* backends) { state_->context.backends = backends; }
 
 void ControlPlane::SetApiUrl(std::string url) { state_->context.SetApiUrl(std::move(url)); }
 

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/backend_set.h"
 #include "backends/backend.h"
 #include "common/clock.h"
 #include "common/http.h"
@@ -58,9 +59,14 @@ class ControlPlane {
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
 
-  // Sets the backend that runs every job. Must be called before the routes
-  // serve a request; `backend` must outlive the ControlPlane.
+  // Sets the backend that runs every job, under its own name(). Must be
+  // called before the routes serve a request; `backend` must outlive the
+  // ControlPlane.
   void SetBackend(backends::Backend* backend);
+
+  // Sets the routing of jobs to backends (api/backend_set.h) in place of
+  // SetBackend. Same rules; `backends` must outlive the ControlPlane.
+  void SetBackends(BackendSet* backends);
 
   // Replaces options.api_url, for a server whose port is known only once it
   // listens. Safe to call while requests are served.

@@ -54,6 +54,11 @@ Result<store::Job> RecordLaunchFailure(ApiContext& context, const store::Job& jo
 
 }  // namespace
 
+std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::string_view name) {
+  if (context.backends == nullptr) return nullptr;
+  return context.backends->Find(name);
+}
+
 Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& event) {
   Result<store::ApplyResult> result = context.store.ApplyEvent(event, context.clock.NowMillis());
   for (int attempt = 1; attempt < kApplyAttempts && !result &&
@@ -82,24 +87,24 @@ Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& e
 
 Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,
                              const std::string& job_token) {
-  if (context.backend == nullptr) {
-    return RecordLaunchFailure(context, job,
-                               Error(ErrorCode::kInternal, "no compute backend is configured"));
+  std::shared_ptr<backends::Backend> backend = FindBackend(context, job.backend);
+  if (backend == nullptr) {
+    return RecordLaunchFailure(
+        context, job,
+        Error(ErrorCode::kInternal, fmt::format("backend \"{}\" is not configured", job.backend)));
   }
-  Result<backends::LaunchInfo> launched =
-      context.backend->Launch(MakeLaunchRequest(context, job, job_token));
+  Result<backends::LaunchInfo> launched = backend->Launch(MakeLaunchRequest(context, job, job_token));
   if (!launched) return RecordLaunchFailure(context, job, launched.error());
 
-  TANDEM_RETURN_IF_ERROR(
-      context.store.SetBackend(job.id, std::string(context.backend->name()), launched->native_id));
-  spdlog::info("job launched job={} backend={} native_id={}", job.id, context.backend->name(),
+  TANDEM_RETURN_IF_ERROR(context.store.SetBackend(job.id, job.backend, launched->native_id));
+  spdlog::info("job launched job={} backend={} native_id={}", job.id, job.backend,
                launched->native_id);
 
   // A stop request that came in while Launch ran found no native id to stop,
   // so the process is stopped here.
   TANDEM_ASSIGN_OR_RETURN(store::Job current, context.store.GetJob(job.id));
   if (current.state.status != jobs::JobStatus::kInProgress) {
-    Status stopped = context.backend->Stop(launched->native_id, context.options.stop_grace);
+    Status stopped = backend->Stop(launched->native_id, context.options.stop_grace);
     if (!stopped) {
       spdlog::warn("stop after launch failed job={} error={}", job.id, stopped.error().message());
     }
@@ -112,6 +117,13 @@ Result<store::Job> StopJob(ApiContext& context, const std::string& job_id) {
   if (jobs::IsTerminal(job.state.status)) {
     return FailedPrecondition(fmt::format("job {} has already ended: {}", job_id,
                                           jobs::Name(job.state.status)));
+  }
+  std::shared_ptr<backends::Backend> backend = FindBackend(context, job.backend);
+  if (!job.native_id.empty() && backend == nullptr) {
+    return FailedPrecondition(fmt::format(
+        "job {} runs on backend \"{}\", which is not in the routing configuration; add it back "
+        "to stop the job",
+        job_id, job.backend));
   }
 
   // Step 1: record the request, so the job reads Stopping whatever the backend does.
@@ -126,7 +138,7 @@ Result<store::Job> StopJob(ApiContext& context, const std::string& job_id) {
 
   // Step 2: a job without a process ends at once; otherwise the backend's exit
   // report (or the runtime's own Stopped event) ends it.
-  if (job.native_id.empty() || context.backend == nullptr) {
+  if (job.native_id.empty()) {
     jobs::Event stopped = MakeEvent(job_id, "api-stopped-before-launch", jobs::EventSource::kApi,
                                     jobs::SecondaryStatus::kStopped,
                                     "stopped before the job was launched",
@@ -134,7 +146,7 @@ Result<store::Job> StopJob(ApiContext& context, const std::string& job_id) {
     TANDEM_ASSIGN_OR_RETURN(store::ApplyResult ended, ApplyAndLog(context, stopped));
     return ended.job;
   }
-  Status sent = context.backend->Stop(job.native_id, context.options.stop_grace);
+  Status sent = backend->Stop(job.native_id, context.options.stop_grace);
   if (!sent && sent.error().code() == ErrorCode::kNotFound) {
     jobs::Event gone = MakeEvent(
         job_id, "backend-stop-not-found", jobs::EventSource::kBackend,
@@ -194,7 +206,13 @@ Result<bool> ReconcileJob(ApiContext& context, const store::Job& job, bool start
     TANDEM_RETURN_IF_ERROR(ApplyAndLog(context, event));
     return true;
   }
-  Result<backends::Observation> observed = context.backend->Describe(job.native_id);
+  std::shared_ptr<backends::Backend> backend = FindBackend(context, job.backend);
+  if (backend == nullptr) {
+    spdlog::warn("cannot query a job's backend: it is not configured job={} backend={}", job.id,
+                 job.backend);
+    return false;
+  }
+  Result<backends::Observation> observed = backend->Describe(job.native_id);
   if (!observed) {
     spdlog::warn("cannot query the backend about a job job={} native_id={} error={}", job.id,
                  job.native_id, observed.error().message());
@@ -211,7 +229,7 @@ Result<bool> ReconcileJob(ApiContext& context, const store::Job& job, bool start
 }  // namespace
 
 Result<int> ReconcileNonTerminalJobs(ApiContext& context, bool startup) {
-  if (context.backend == nullptr) return 0;
+  if (context.backends == nullptr) return 0;
   TANDEM_ASSIGN_OR_RETURN(std::vector<store::Job> jobs, context.store.ListNonTerminalJobs());
   int ended = 0;
   for (const store::Job& job : jobs) {

@@ -3,14 +3,20 @@
 // Internal to src/api. Each function is safe to call from any thread.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "api/api_context.h"
 
 namespace tandem::api {
 
-// Launches a just-created job with its job token and records the backend's
-// native id. A launch failure is recorded as a Failed "backend" event naming
+// Returns the backend instance named `name` (Store's Job::backend), or
+// nullptr when no backend of that name is configured or retired.
+std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::string_view name);
+
+// Launches a just-created job on its backend (job.backend, chosen and stored
+// at submit) with its job token and records the backend's native id. A launch failure is recorded as a Failed "backend" event naming
 // the reason, so the job is never lost; it is not an error here. When a stop
 // request arrived while the launch was under way, the launched process is
 // stopped at once. Returns the job as it is afterwards.
@@ -18,11 +24,11 @@ namespace tandem::api {
 Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,
                              const std::string& job_token);
 
-// Records a stop request (an "api" event to Stopping) and requests the backend to
-// stop the process with the configured grace. A job never launched goes
-// straight to Stopped. Returns the job after the request.
-// Errors: kFailedPrecondition when the job has already ended; kNotFound for
-// an unknown job; those of the store.
+// Records a stop request (an "api" event to Stopping) and requests the job's
+// backend to stop the process with the configured grace. A job never launched
+// goes straight to Stopped. Returns the job after the request.
+// Errors: kFailedPrecondition when the job has already ended or its backend
+// is no longer configured; kNotFound for an unknown job; those of the store.
 Result<store::Job> StopJob(ApiContext& context, const std::string& job_id);
 
 // Returns the event the backend posts when a job's process ended while the

@@ -27,7 +27,7 @@ Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
   }
   TANDEM_RETURN_IF_ERROR(ConfineSpecPaths(spec, context.options.input_roots));
 
-  std::string job_token = NewJobToken();
+  std::string job_token = context.auth.JobToken(spec.repository, spec.training_job_name);
   TANDEM_ASSIGN_OR_RETURN(
       store::CreateJobResult created,
       context.store.CreateJob(spec, JobTokenDigest(job_token), context.clock.NowMillis()));

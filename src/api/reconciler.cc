@@ -102,9 +102,19 @@ std::optional<jobs::Event> ReconcilerEvent(const store::Job& job,
 
 Reconciler::Reconciler(ReconcilerOptions options, store::Store& store, backends::Backend& backend,
                        const Clock& clock, LeaderCheck is_leader)
+    : Reconciler(
+          options, store,
+          [&backend](std::string_view) {
+            // Not owned: the caller keeps `backend` alive.
+            return std::shared_ptr<backends::Backend>(&backend, [](backends::Backend*) {});
+          },
+          clock, std::move(is_leader)) {}
+
+Reconciler::Reconciler(ReconcilerOptions options, store::Store& store, BackendLookup lookup,
+                       const Clock& clock, LeaderCheck is_leader)
     : options_(options),
       store_(store),
-      backend_(backend),
+      lookup_(std::move(lookup)),
       clock_(clock),
       is_leader_(std::move(is_leader)) {}
 
@@ -117,7 +127,14 @@ int64_t Reconciler::unavailable_total() const {
 
 Result<bool> Reconciler::ReconcileJob(const store::Job& job, ReconcilePass& pass) {
   ++pass.examined;
-  Result<backends::Observation> observed = backend_.Describe(job.native_id);
+  std::shared_ptr<backends::Backend> backend = lookup_(job.backend);
+  if (backend == nullptr) {
+    ++pass.unavailable;
+    spdlog::warn("reconciler cannot query a job's backend: it is not configured job={} backend={}",
+                 job.id, job.backend);
+    return false;
+  }
+  Result<backends::Observation> observed = backend->Describe(job.native_id);
   if (!observed || observed->state == backends::ObservedState::kUnknown) {
     ++pass.unavailable;
     spdlog::warn("reconciler backend describe failed job={} native_id={} error={}",

@@ -24,8 +24,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include "backends/backend.h"
@@ -70,8 +72,16 @@ class Reconciler {
   // the leader lock). Called before every pass of the background thread.
   using LeaderCheck = std::function<bool()>;
 
-  // The references must outlive the Reconciler.
+  // Returns the backend instance named by a job's Job::backend, or nullptr
+  // when none is configured (the job is then counted as unavailable).
+  using BackendLookup = std::function<std::shared_ptr<backends::Backend>(std::string_view name)>;
+
+  // Asks `backend` about every job, whatever its Job::backend. The
+  // references must outlive the Reconciler.
   Reconciler(ReconcilerOptions options, store::Store& store, backends::Backend& backend,
+             const Clock& clock, LeaderCheck is_leader = nullptr);
+  // Asks each job's own backend, found by name through `lookup`.
+  Reconciler(ReconcilerOptions options, store::Store& store, BackendLookup lookup,
              const Clock& clock, LeaderCheck is_leader = nullptr);
   ~Reconciler();  // stops the thread
   Reconciler(const Reconciler&) = delete;
@@ -94,7 +104,7 @@ class Reconciler {
 
   ReconcilerOptions options_;
   store::Store& store_;
-  backends::Backend& backend_;
+  BackendLookup lookup_;
   const Clock& clock_;
   LeaderCheck is_leader_;
 

@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "api/backend_factory.h"
+#include "api/backend_set.h"
+#include "api/config_watcher.h"
 #include "api/control_plane.h"
 #include "api/reconciler.h"
 #include "api/schedule_runner.h"
-#include "backends/local_backend.h"
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/file_util.h"
@@ -44,6 +46,8 @@ struct ServerFlags {
   std::string database;  // postgresql:// URL or SQLite path; empty: DATA_DIR/tandem.db
   int64_t reconcile_interval_seconds = 10;
   int64_t reconcile_quiet_seconds = 30;
+  std::string config_file;  // routing configuration; empty: one local backend
+  int64_t config_poll_seconds = 2;
 };
 
 bool IsPostgresUrl(std::string_view database) {
@@ -138,9 +142,24 @@ std::string LocalUrl(const std::string& host, uint16_t port) {
   return fmt::format("http://{}:{}", reachable, port);
 }
 
+// Returns the backends of the routing configuration file, or without one a
+// single local backend named "local" that every repository is routed to.
+Result<std::unique_ptr<BackendSet>> OpenBackends(const ServerFlags& flags,
+                                                 BackendFactoryOptions factory_options) {
+  auto backends = std::make_unique<BackendSet>(MakeBackendFactory(std::move(factory_options)));
+  RoutingConfig config = SingleBackendConfig("local", std::string(kLocalBackendType));
+  if (!flags.config_file.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(config, LoadRoutingConfig(fs::absolute(flags.config_file),
+                                                      BackendOptionsValidatorForTypes()));
+  }
+  TANDEM_RETURN_IF_ERROR(backends->Apply(std::move(config)));
+  return backends;
+}
+
 // Runs the control plane until SIGTERM or SIGINT, in commented steps.
 Status RunServer(const ServerFlags& flags) {
   sigset_t stop_signals = BlockStopSignals();
+  if (!flags.config_file.empty()) BlockReloadSignal();
   TANDEM_RETURN_IF_ERROR(InitLogging("server", flags.log_level, flags.log_file));
   if (flags.stop_grace_seconds < 0) {
     return InvalidArgument(fmt::format("--stop-grace-seconds {} is invalid, expected 0 or more",
@@ -150,6 +169,10 @@ Status RunServer(const ServerFlags& flags) {
     return InvalidArgument(fmt::format(
         "--reconcile-interval-seconds {} is invalid, expected 1 or more",
         flags.reconcile_interval_seconds));
+  }
+  if (flags.config_poll_seconds < 1) {
+    return InvalidArgument(fmt::format("--config-poll-seconds {} is invalid, expected 1 or more",
+                                       flags.config_poll_seconds));
   }
   if (flags.reconcile_quiet_seconds < 0) {
     return InvalidArgument(fmt::format("--reconcile-quiet-seconds {} is invalid, expected 0 or more",
@@ -166,16 +189,18 @@ Status RunServer(const ServerFlags& flags) {
   TANDEM_ASSIGN_OR_RETURN(std::string admin_token, LoadOrCreateAdminToken(data_dir));
   TANDEM_ASSIGN_OR_RETURN(std::vector<fs::path> input_roots, InputRoots(flags, data_dir));
 
-  // Step 2: the API and the backend; the backend reports process exits to it.
+  // Step 2: the API and the backends, which report process exits to it.
   ControlPlaneOptions options{.data_dir = data_dir,
                               .input_roots = input_roots,
                               .api_url = LocalUrl(flags.host, flags.port),
                               .admin_token = std::move(admin_token),
                               .stop_grace = std::chrono::seconds(flags.stop_grace_seconds)};
   ControlPlane plane(std::move(options), *store, *artifacts, SystemClock::Instance());
-  auto backend = std::make_unique<backends::LocalBackend>(
-      backends::LocalBackendOptions{.jobs_dir = data_dir / "jobs"}, plane.ExitCallback());
-  plane.SetBackend(backend.get());
+  TANDEM_ASSIGN_OR_RETURN(
+      std::unique_ptr<BackendSet> backends,
+      OpenBackends(flags, BackendFactoryOptions{.jobs_dir = data_dir / "jobs",
+                                                .on_exit = plane.ExitCallback()}));
+  plane.SetBackends(backends.get());
   // NOTE: over PostgreSQL every server reconciles at startup; the fixed event
   // ids make a job's end recorded once even when two do it at the same time.
   TANDEM_ASSIGN_OR_RETURN(int ended, plane.ReconcileAtStartup());
@@ -183,8 +208,18 @@ Status RunServer(const ServerFlags& flags) {
   Reconciler reconciler(
       ReconcilerOptions{.interval = std::chrono::seconds(flags.reconcile_interval_seconds),
                         .quiet = std::chrono::seconds(flags.reconcile_quiet_seconds)},
-      *store, *backend, SystemClock::Instance(), MakeLeaderCheck(flags));
+      *store, [&backends](std::string_view name) { return backends->Find(name); },
+      SystemClock::Instance(), MakeLeaderCheck(flags));
   reconciler.Start();
+  std::unique_ptr<ConfigWatcher> watcher;
+  if (!flags.config_file.empty()) {
+    watcher = std::make_unique<ConfigWatcher>(
+        ConfigWatcherOptions{.path = fs::absolute(flags.config_file),
+                             .poll_interval = std::chrono::seconds(flags.config_poll_seconds),
+                             .validate_options = BackendOptionsValidatorForTypes()},
+        *backends);
+    watcher->Start();
+  }
   http::Router router;
   plane.AddRoutes(router);
 
@@ -219,8 +254,9 @@ Status RunServer(const ServerFlags& flags) {
   }
   server.Stop();
   scheduler.Stop();
+  if (watcher) watcher->Stop();
   reconciler.Stop();
-  backend.reset();
+  backends.reset();
   spdlog::info("control plane stopped");
   return Ok();
 }
@@ -254,6 +290,13 @@ void AddServerCommand(CLI::App& app, CommandAction& action) {
                       "the reconciler asks the backend about a job once its last event is "
                       "this old")
       ->default_val(30);
+  command->add_option("--config", flags->config_file,
+                      "routing configuration file (JSON, docs/routing.md): backends and the "
+                      "routes of repositories to them; reloaded on SIGHUP and when it changes "
+                      "(default: one local backend for every repository)");
+  command->add_option("--config-poll-seconds", flags->config_poll_seconds,
+                      "seconds between checks of the --config file for changes")
+      ->default_val(2);
   command->callback([flags, &action] {
     action = [flags] {
       Status status = RunServer(*flags);

@@ -94,42 +94,46 @@ Result<backends::LaunchInfo> WarmPool::Launch(const std::shared_ptr<backends::Ba
   std::optional<Kept> kept = TakeMatching(*backend, key);
   if (!kept) return backend->Launch(request);
 
-  // Step 1: the owner's worker is now this job's; billing for it stops.
+  // Step 1: the owner's worker is now this job's; billing for it stops. The
+  // store learns it after the hand-off, which its write would otherwise
+  // delay; `recording` makes the job's end wait for that write.
   jobs::WarmPoolState in_use = kept->state;
   in_use.status = WarmPoolStatus::kInUse;
   in_use.reused_by_job = job.id;
   in_use.released_ms = clock_.NowMillis();
-  if (Status moved = Move(kept->owner_job_id, WarmPoolStatus::kAvailable, in_use); !moved) {
-    spdlog::warn("cannot take a kept worker, starting cold job={} owner={} error={}", job.id,
-                 kept->owner_job_id, moved.error().message());
-    backend->TerminateWarmWorker(kept->worker_id);
-    return backend->Launch(request);
-  }
+  auto recording = std::make_shared<std::mutex>();
+  std::unique_lock recorded(*recording);
   {
     std::lock_guard lock(mutex_);
-    lent_[job.id] = Lent{kept->owner_job_id, in_use};
+    lent_[job.id] = Lent{kept->owner_job_id, in_use, recording};
   }
 
   // Step 2: the hand-off; a failed one ends the kept worker and the job starts cold.
   Result<backends::LaunchInfo> launched = backend->LaunchOnWarmWorker(kept->worker_id, request);
-  if (launched) {
-    spdlog::info("job started on a kept worker job={} owner={} worker={}", job.id,
-                 kept->owner_job_id, kept->worker_id);
-    return launched;
+  if (!launched) {
+    spdlog::warn("hand-off to a kept worker failed, starting cold job={} owner={} error={}",
+                 job.id, kept->owner_job_id, launched.error().message());
+    {
+      std::lock_guard lock(mutex_);
+      lent_.erase(job.id);
+    }
+    jobs::WarmPoolState terminated = in_use;
+    terminated.status = WarmPoolStatus::kTerminated;
+    if (Status moved = Move(kept->owner_job_id, WarmPoolStatus::kAvailable, terminated); !moved) {
+      spdlog::error("cannot mark a kept worker terminated job={} error={}", kept->owner_job_id,
+                    moved.error().message());
+    }
+    return backend->Launch(request);
   }
-  spdlog::warn("hand-off to a kept worker failed, starting cold job={} owner={} error={}", job.id,
-               kept->owner_job_id, launched.error().message());
-  {
-    std::lock_guard lock(mutex_);
-    lent_.erase(job.id);
+
+  // Step 3: the move to InUse. The job runs on the worker whatever the store says.
+  if (Status moved = Move(kept->owner_job_id, WarmPoolStatus::kAvailable, in_use); !moved) {
+    spdlog::error("cannot mark a kept worker in use job={} reused_by={} error={}",
+                  kept->owner_job_id, job.id, moved.error().message());
   }
-  jobs::WarmPoolState terminated = in_use;
-  terminated.status = WarmPoolStatus::kTerminated;
-  if (Status moved = Move(kept->owner_job_id, WarmPoolStatus::kInUse, terminated); !moved) {
-    spdlog::error("cannot mark a kept worker terminated job={} error={}", kept->owner_job_id,
-                  moved.error().message());
-  }
-  return backend->Launch(request);
+  spdlog::info("job started on a kept worker job={} owner={} worker={}", job.id,
+               kept->owner_job_id, kept->worker_id);
+  return launched;
 }
 
 void WarmPool::ReturnLent(const std::string& job_id) {
@@ -141,6 +145,8 @@ void WarmPool::ReturnLent(const std::string& job_id) {
     lent = std::move(it->second);
     lent_.erase(it);
   }
+  // A job that ended during its own hand-off waits until InUse is stored.
+  std::lock_guard recorded(*lent->recording);
   jobs::WarmPoolState reused = lent->state;
   reused.status = WarmPoolStatus::kReused;
   if (Status moved = Move(lent->owner_job_id, WarmPoolStatus::kInUse, reused); !moved) {

@@ -58,8 +58,9 @@ class WarmPool {
 
   // Starts `request`'s job (the stored `job`) on a kept worker of `backend`
   // with the job's match key, else with backend->Launch. The worker's owner
-  // moves Available -> InUse with ReusedByJob; a failed hand-off moves it on
-  // to Terminated and the job starts cold. Errors: those of backend->Launch.
+  // moves Available -> InUse with ReusedByJob once the hand-off succeeded. A
+  // failed hand-off moves it to Terminated, and the job starts cold.
+  // Errors: those of backend->Launch.
   Result<backends::LaunchInfo> Launch(const std::shared_ptr<backends::Backend>& backend,
                                       const store::Job& job,
                                       const backends::LaunchRequest& request);
@@ -102,6 +103,8 @@ class WarmPool {
   struct Lent {
     std::string owner_job_id;
     jobs::WarmPoolState state;
+    // Held by Launch until the owner's InUse is stored.
+    std::shared_ptr<std::mutex> recording;
   };
 
   std::optional<Kept> TakeMatching(const backends::Backend& backend, const jobs::MatchKey& key);

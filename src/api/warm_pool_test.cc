@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "store/api_json.h"
@@ -51,6 +52,7 @@ class FakeWarmBackend final : public backends::Backend {
     }
     alive.erase(std::string(worker_id));
     handoffs.emplace_back(std::string(worker_id), request.job_id);
+    if (on_handoff) on_handoff(request.job_id);
     return backends::LaunchInfo{.native_id = "warm:" + request.job_id};
   }
   void TerminateWarmWorker(std::string_view worker_id) override {
@@ -67,6 +69,8 @@ class FakeWarmBackend final : public backends::Backend {
   std::mutex mutex_;
   std::string image = "tandem size=1 mtime=1";
   bool fail_handoff = false;
+  // Called during a successful hand-off, with the job's id.
+  std::function<void(const std::string&)> on_handoff;
   std::set<std::string> alive;
   std::vector<std::string> started;
   std::vector<std::string> cold_launches;
@@ -321,6 +325,26 @@ TEST_F(WarmPoolTest, StopDuringReuse) {
   EXPECT_EQ(WarmPoolOf(a)->status, jobs::WarmPoolStatus::kReused);
   ASSERT_TRUE(WarmPoolOf(b));
   EXPECT_EQ(WarmPoolOf(b)->status, jobs::WarmPoolStatus::kAvailable);
+}
+
+// A job whose end is reported before Launch stored its owner's InUse still
+// leaves the owner Reused, because the end waits for that write.
+TEST_F(WarmPoolTest, EndDuringHandoff) {
+  store::Job a = Submit(Spec("a"));
+  End(a, jobs::SecondaryStatus::kCompleted);
+  std::thread ender;
+  backend_->on_handoff = [&](const std::string& job_id) {
+    ender = std::thread([this, job_id] {
+      auto job = store_->GetJob(job_id);
+      ASSERT_TRUE(job) << job.error().message();
+      End(*job, jobs::SecondaryStatus::kCompleted);
+    });
+  };
+  store::Job b = Submit(Spec("b", 0));
+  ender.join();
+  ASSERT_TRUE(WarmPoolOf(a));
+  EXPECT_EQ(WarmPoolOf(a)->status, jobs::WarmPoolStatus::kReused);
+  EXPECT_EQ(WarmPoolOf(a)->reused_by_job, b.id);
 }
 
 TEST_F(WarmPoolTest, PlatformFailureDuringReuse) {

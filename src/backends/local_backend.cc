@@ -282,8 +282,8 @@ std::optional<LaunchInfo> LocalBackend::AdoptUnrecordedLaunch(const LaunchReques
   return LaunchInfo{.native_id = NativeId(launch->pid), .already_running = true};
 }
 
-Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request,
-                                              ChildProcess child) {
+Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request, ChildProcess child,
+                                              bool write_record) {
   auto launch = std::make_shared<LaunchRecord>();
   launch->job_id = request.job_id;
   launch->job_dir = request.job_dir;
@@ -295,7 +295,7 @@ Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request,
                               std::chrono::seconds(request.max_runtime_seconds) +
                               options_.backstop_grace;
   launch->child.emplace(std::move(child));
-  if (Status written = launch->WriteRecord(); !written) {
+  if (Status written = write_record ? launch->WriteRecord() : Ok(); !written) {
     launch->child->Terminate(std::chrono::milliseconds(0));
     return std::unexpected(written.error().WithContext(
         fmt::format("launch job {}", request.job_id)));
@@ -305,6 +305,12 @@ Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request,
                request.job_dir.string());
   wake_.notify_all();
   return LaunchInfo{.native_id = NativeId(launch->pid), .already_running = false};
+}
+
+Status LocalBackend::WriteLaunchRecord(const std::string& job_id) {
+  auto it = launches_.find(job_id);
+  if (it == launches_.end()) return NotFound(fmt::format("no launch of job {}", job_id));
+  return it->second->WriteRecord();
 }
 
 std::shared_ptr<LocalBackend::LaunchRecord> LocalBackend::FindByPid(pid_t pid) {

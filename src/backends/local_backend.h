@@ -134,10 +134,13 @@ class LocalBackend final : public Backend {
   void ReapWarmWorkers();
   // Kills and reaps every waiting worker. Requires mutex_.
   void KillWarmWorkers();
-  // Records a started `tandem train` of the request's job in launches_ and
-  // launch.json. Requires mutex_. Errors: writing launch.json (the child is
-  // killed then).
-  Result<LaunchInfo> RecordLaunch(const LaunchRequest& request, ChildProcess child);
+  // Records a started `tandem train` of the request's job in launches_ and,
+  // with `write_record`, in launch.json. Requires mutex_. Errors: writing
+  // launch.json (the child is killed then).
+  Result<LaunchInfo> RecordLaunch(const LaunchRequest& request, ChildProcess child,
+                                  bool write_record = true);
+  // Writes launch.json of a job in launches_. Requires mutex_.
+  Status WriteLaunchRecord(const std::string& job_id);
   // Returns the environment of `tandem train` for the request's job.
   std::map<std::string, std::string> JobEnvironment(const LaunchRequest& request) const;
 

@@ -182,8 +182,8 @@ Result<LaunchInfo> LocalBackend::LaunchOnWarmWorker(std::string_view worker_id,
     worker->child->Terminate(std::chrono::milliseconds(0));
     return std::unexpected(prepared.error().WithContext(context));
   }
-  // RecordLaunch kills the agent itself when it fails.
-  Result<LaunchInfo> launched = RecordLaunch(request, std::move(*worker->child));
+  Result<LaunchInfo> launched =
+      RecordLaunch(request, std::move(*worker->child), /*write_record=*/false);
   if (!launched) {
     ::close(fd);
     return std::unexpected(launched.error().WithContext(context));
@@ -202,10 +202,23 @@ Result<LaunchInfo> LocalBackend::LaunchOnWarmWorker(std::string_view worker_id,
     spdlog::error("warm hand-off failed job={} worker={} pid={} error={}", request.job_id,
                   worker->id, pid, sent.error().message());
     SignalSession(pid, SIGKILL);
-  } else {
-    spdlog::info("job handed to warm worker job={} worker={} pid={}", request.job_id, worker->id,
-                 pid);
+    return launched;
   }
+
+  // Step 5: launch.json, written while the agent already runs the job,
+  // because its fsync would otherwise add to every warm start.
+  // NOTE: a control plane that crashes before this write loses track of the
+  // job, because the agent's /proc environment has no TANDEM_JOB_ID for
+  // AdoptUnrecordedLaunch to find.
+  lock.lock();
+  if (Status written = WriteLaunchRecord(request.job_id); !written) {
+    spdlog::error("cannot record a warm launch, killing it job={} pid={} error={}",
+                  request.job_id, pid, written.error().message());
+    SignalSession(pid, SIGKILL);
+    return launched;
+  }
+  spdlog::info("job handed to warm worker job={} worker={} pid={}", request.job_id, worker->id,
+               pid);
   return launched;
 }
 

@@ -68,6 +68,17 @@ std::string Sha256Hex(std::string_view data) {
   return FinishHex(context.get());
 }
 
+std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+  size_t size = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(),
+                mac.size(), &size) == nullptr) {
+    DieOnOpenSslFailure("EVP_Q_mac");
+  }
+  return ToHex(mac.data(), size);
+}
+
 Result<std::string> Sha256FileHex(const std::filesystem::path& path) {
   std::error_code error;
   if (!std::filesystem::exists(path, error)) {

@@ -17,6 +17,10 @@ std::string Sha256Hex(std::string_view data);
 // files need little memory. Errors: kNotFound when missing, kInternal on I/O failure.
 Result<std::string> Sha256FileHex(const std::filesystem::path& path);
 
+// Returns the HMAC-SHA256 (RFC 2104) of `data` under `key` as 64 lower-case
+// hex digits.
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+
 // Returns `bytes` cryptographically random bytes (RAND_bytes) as 2*bytes
 // lower-case hex digits. Aborts the process if the system's random source fails,
 // because no caller could continue safely without it.

@@ -55,6 +55,12 @@ TEST_F(Sha256FileTest, DirectoryIsInvalidArgument) {
   EXPECT_NE(digest.error().message().find(dir_.string()), std::string::npos);
 }
 
+// RFC 4231, test case 2.
+TEST(HmacSha256Test, KnownMac) {
+  EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
 TEST(RandomHexTest, LengthAndUniqueness) {
   EXPECT_EQ(RandomHex(0), "");
   std::set<std::string> seen;
