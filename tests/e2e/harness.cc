@@ -106,7 +106,7 @@ bool WaitForOk(const std::string& url, std::chrono::seconds timeout) {
   return false;
 }
 
-ControlPlane::ControlPlane() {
+ControlPlane::ControlPlane(const std::vector<std::string>& extra_server_args) {
   uint16_t port = PickFreePort();
   url_ = fmt::format("http://127.0.0.1:{}", port);
   std::filesystem::create_directories(data_dir() / "inputs");
@@ -119,6 +119,7 @@ ControlPlane::ControlPlane() {
                   "--input-root",  (std::filesystem::path(TANDEM_SOURCE_DIR) / "examples").string(),
                   "--input-root",  (data_dir() / "inputs").string(),
                   "--log-level",   "debug"};
+  options.argv.insert(options.argv.end(), extra_server_args.begin(), extra_server_args.end());
   options.environment = BaseEnvironment();
   options.log_file = data_dir() / "server.log";
   auto child = ChildProcess::Spawn(options);

@@ -48,7 +48,10 @@ bool WaitForOk(const std::string& url, std::chrono::seconds timeout);
 // repository's tests/data and examples directories plus DATA_DIR/inputs.
 class ControlPlane {
  public:
-  ControlPlane();
+  ControlPlane() : ControlPlane(std::vector<std::string>{}) {}
+  // Passes `extra_server_args` to `tandem server` after the harness's own
+  // arguments, e.g. {"--config", path}.
+  explicit ControlPlane(const std::vector<std::string>& extra_server_args);
   ~ControlPlane();
 
   const std::string& url() const { return url_; }
