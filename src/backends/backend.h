@@ -50,8 +50,11 @@ enum class ObservedState { kUnknown, kPending, kRunning, kSucceeded, kFailed, kG
 // Returns "Unknown", "Pending", "Running", "Succeeded", "Failed" or "Gone".
 std::string_view Name(ObservedState state);
 
-// Why a launch ended, when the backend knows more than the exit status. The
-// control plane turns it into the job's secondary status.
+// Why a launch ended, when the backend knows more than the exit status: the
+// job's secondary status as the comments below name it.
+// NOTE: the reconciler (api/reconciler.cc) does not read it yet, so such a job
+// ends Failed with the backend's reason. Mapping it takes a case per cause in
+// ReconcilerEvent, and a retry per RetryStrategy for kInterrupted.
 enum class EndCause {
   kUnspecified,         // Succeeded or Failed by the exit status alone
   kCancelled,           // cancelled on the compute, not through tandem (e.g. scancel)
