@@ -81,5 +81,83 @@ TEST_F(ApiModelsTest, InvalidVersionReturns400) {
   }
 }
 
+TEST_F(ApiModelsTest, AliasSetMoveAndDelete) {
+  CompleteJobWithPackage("run-1", 'a');
+  CompleteJobWithPackage("run-2", 'b');
+  const std::string url = "/api/v1/models/flights-delay/aliases/production";
+
+  http::Response set = Send("PUT", url, R"({"Version": 1})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(BodyOf(set)["Version"], 1);
+  EXPECT_EQ(BodyOf(set)["Alias"], "production");
+  EXPECT_EQ(BodyOf(Send("GET", url, "", ""))["Version"], 1);
+
+  http::Response moved = Send("PUT", url, R"({"Version": 2})");
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  EXPECT_EQ(BodyOf(Send("GET", url, "", ""))["Version"], 2);
+  Json model = BodyOf(Send("GET", "/api/v1/models/flights-delay"));
+  ASSERT_EQ(model["Aliases"].size(), 1u);
+  EXPECT_EQ(model["Aliases"][0]["Alias"], "production");
+  EXPECT_EQ(model["Aliases"][0]["Version"], 2);
+
+  EXPECT_EQ(Send("DELETE", url).status, 200);
+  EXPECT_EQ(Send("GET", url, "", "").status, 404);
+  EXPECT_EQ(Send("DELETE", url).status, 404);
+  EXPECT_TRUE(BodyOf(Send("GET", "/api/v1/models/flights-delay"))["Aliases"].empty());
+}
+
+TEST_F(ApiModelsTest, AliasNeedsAdminToken) {
+  CompleteJobWithPackage("run-1", 'a');
+  const std::string url = "/api/v1/models/flights-delay/aliases/production";
+  EXPECT_EQ(Send("PUT", url, R"({"Version": 1})", "").status, 401);
+  EXPECT_EQ(Send("PUT", url, R"({"Version": 1})", "wrong-token").status, 401);
+  ASSERT_EQ(Send("PUT", url, R"({"Version": 1})").status, 200);
+  EXPECT_EQ(Send("DELETE", url, "", "").status, 401);
+  EXPECT_EQ(Send("DELETE", url, "", "wrong-token").status, 401);
+  EXPECT_EQ(BodyOf(Send("GET", url, "", ""))["Version"], 1);
+}
+
+TEST_F(ApiModelsTest, AliasUnknownModelOrVersion) {
+  CompleteJobWithPackage("run-1", 'a');
+  http::Response version =
+      Send("PUT", "/api/v1/models/flights-delay/aliases/production", R"({"Version": 7})");
+  EXPECT_EQ(version.status, 404);
+  EXPECT_THAT(BodyOf(version)["error"].get<std::string>(), HasSubstr("version 7"));
+  http::Response model = Send("PUT", "/api/v1/models/nothing/aliases/production",
+                              R"({"Version": 1})");
+  EXPECT_EQ(model.status, 404);
+  EXPECT_THAT(BodyOf(model)["error"].get<std::string>(), HasSubstr("nothing"));
+  EXPECT_EQ(Send("GET", "/api/v1/models/flights-delay/aliases/staging", "", "").status, 404);
+}
+
+TEST_F(ApiModelsTest, AliasBadNamesAndBodies) {
+  CompleteJobWithPackage("run-1", 'a');
+  struct Case {
+    std::string alias;
+    std::string body;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"7", R"({"Version": 1})", "must start with a letter"},
+      {"latest", R"({"Version": 1})", "reserved"},
+      {"prod_1", R"({"Version": 1})", "contains '_'"},
+      {"prod-", R"({"Version": 1})", "start and end"},
+      {std::string(64, 'a'), R"({"Version": 1})", "1-63 characters"},
+      {"production", R"({"Version": 0})", "positive integer"},
+      {"production", R"({"Version": "1"})", "Version"},
+      {"production", R"({})", "Version"},
+      {"production", R"({"Version": 1, "Stage": "x"})", "Stage"},
+      {"production", R"([1])", "object"},
+      {"production", "not json", "request body"},
+  };
+  for (const Case& test : cases) {
+    http::Response response = Send(
+        "PUT", fmt::format("/api/v1/models/flights-delay/aliases/{}", test.alias), test.body);
+    EXPECT_EQ(response.status, 400) << test.alias << " " << test.body;
+    EXPECT_THAT(BodyOf(response)["error"].get<std::string>(), HasSubstr(test.error))
+        << test.alias << " " << test.body;
+  }
+}
+
 }  // namespace
 }  // namespace tandem::api

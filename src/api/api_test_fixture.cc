@@ -77,7 +77,8 @@ void ApiTest::SetUp() {
       router_->AsHandler());
   auto port = server_->Start();
   ASSERT_TRUE(port) << port.error().message();
-  client_ = std::make_unique<http::Client>(fmt::format("http://127.0.0.1:{}", *port));
+  url_ = fmt::format("http://127.0.0.1:{}", *port);
+  client_ = std::make_unique<http::Client>(url_);
 }
 
 void ApiTest::TearDown() {

@@ -77,6 +77,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<http::Router> router_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::Client> client_;
+  std::string url_;  // the control plane's base URL, "http://127.0.0.1:PORT"
 };
 
 }  // namespace tandem::api

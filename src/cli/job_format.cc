@@ -210,6 +210,14 @@ std::string FormatModelVersionDescription(const Json& version) {
   AddLine(out, "Job name", Text(version, "TrainingJobName"));
   AddLine(out, "Created", Text(version, "CreationTime"));
   AddLine(out, "Package digest", Text(version, "PackageDigest"));
+  const Json& aliases = Child(version, "Aliases");
+  if (aliases.is_array() && !aliases.empty()) {
+    std::vector<std::string> names;
+    for (const Json& alias : aliases) {
+      if (alias.is_string()) names.push_back(alias.get<std::string>());
+    }
+    AddLine(out, "Aliases", fmt::format("{}", fmt::join(names, ", ")));
+  }
 
   const Json& manifest = Child(version, "Manifest");
   AddLine(out, "Framework", Text(manifest, "Framework"));

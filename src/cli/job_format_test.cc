@@ -105,6 +105,27 @@ TEST(ParseModelReferenceTest, AcceptsNameAndVersion) {
   EXPECT_EQ(ParseModelReference("m:latest")->version, "latest");
 }
 
+TEST(ParseModelReferenceTest, AcceptsAlias) {
+  auto production = ParseModelReference("flights-delay@production");
+  ASSERT_TRUE(production);
+  EXPECT_EQ(production->name, "flights-delay");
+  EXPECT_EQ(production->alias, "production");
+  EXPECT_EQ(production->version, "");
+  for (const char* text : {"m@", "@production"}) {
+    auto reference = ParseModelReference(text);
+    ASSERT_FALSE(reference) << text;
+    EXPECT_THAT(reference.error().message(), HasSubstr("NAME@ALIAS"));
+  }
+}
+
+TEST(FormatModelVersionDescriptionTest, ListsAliases) {
+  Json version = {{"ModelName", "flights-delay"},
+                  {"Version", 2},
+                  {"Aliases", Json::array({"production", "staging"})}};
+  EXPECT_THAT(FormatModelVersionDescription(version),
+              HasSubstr("Aliases:            production, staging\n"));
+}
+
 TEST(ParseModelReferenceTest, RejectsBadVersions) {
   for (const char* text : {"m:0", "m:-1", "m:x", "m:", ":3"}) {
     auto reference = ParseModelReference(text);

@@ -1,5 +1,5 @@
-// `tandem model list|describe|download`: the client commands for the model
-// registry, talking to the control plane through cli::ApiClient.
+// `tandem model list|describe|download|alias`: the client commands for the
+// model registry, talking to the control plane through cli::ApiClient.
 // Every command prints errors as "error: <message>" and exits 1 on failure.
 #pragma once
 
@@ -16,14 +16,16 @@ namespace tandem::cli {
 // Declares `tandem model` and its subcommands on `app`.
 void AddModelCommands(CLI::App& app, CommandAction& action);
 
-// A "NAME[:VERSION]" reference; version is "latest" when omitted.
+// A "NAME[:VERSION]" or "NAME@ALIAS" reference; version is "latest" when
+// neither is given.
 struct ModelReference {
   std::string name;
-  std::string version;
+  std::string version;  // empty when `alias` is set
+  std::string alias;
 };
 
-// Parses "NAME[:VERSION]" where VERSION is a positive integer or "latest".
-// Errors: kInvalidArgument naming the text.
+// Parses "NAME[:VERSION]" where VERSION is a positive integer or "latest", or
+// "NAME@ALIAS". Errors: kInvalidArgument naming the text.
 Result<ModelReference> ParseModelReference(std::string_view text);
 
 }  // namespace tandem::cli

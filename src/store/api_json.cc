@@ -88,4 +88,11 @@ Json ModelVersionToJson(const ModelVersion& version, bool with_manifest) {
   return document;
 }
 
+Json ModelAliasToJson(const ModelAlias& alias) {
+  return {{"ModelName", alias.model_name},
+          {"Alias", alias.alias},
+          {"Version", alias.version},
+          {"LastModifiedTime", FormatTimestamp(alias.updated_ms)}};
+}
+
 }  // namespace tandem::store

@@ -35,4 +35,7 @@ Json ModelSummaryToJson(const ModelSummary& model);
 //  "PackageSizeBytes", "CreationTime"} and, when `with_manifest`, "Manifest".
 Json ModelVersionToJson(const ModelVersion& version, bool with_manifest);
 
+// {"ModelName", "Alias", "Version", "LastModifiedTime"}.
+Json ModelAliasToJson(const ModelAlias& alias);
+
 }  // namespace tandem::store

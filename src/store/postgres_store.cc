@@ -32,7 +32,7 @@ struct Migration {
 // once released. The tables mirror the SQLite store's, so one set of row
 // decoders (store_rows.h) serves both. JSON stays TEXT, byte for byte as
 // written, rather than jsonb, which would reorder keys.
-constexpr std::array<Migration, 3> kMigrations = {{
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -134,6 +134,16 @@ CREATE TABLE schedule_runs (
 );
 )sql"},
     {3, "warm pool status of jobs", warm_pool_sql::kPostgresMigration},
+    {5, "model aliases", R"sql(
+CREATE TABLE model_aliases (
+  model_name TEXT NOT NULL REFERENCES models (name),
+  alias TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  PRIMARY KEY (model_name, alias),
+  FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
+);
+)sql"},
 }};
 
 // Read-only calls see one snapshot across their statements.
@@ -237,6 +247,11 @@ class PostgresStore final : public Store {
   Result<std::vector<ModelSummary>> ListModels() override;
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) override;
   Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) override;
+  Result<ModelAlias> SetModelAlias(std::string_view model, std::string_view alias,
+                                   int64_t version, int64_t now_ms) override;
+  Status DeleteModelAlias(std::string_view model, std::string_view alias) override;
+  Result<ModelAlias> GetModelAlias(std::string_view model, std::string_view alias) override;
+  Result<std::vector<ModelAlias>> ListModelAliases(std::string_view model) override;
 
   Result<CreateScheduleResult> CreateSchedule(const Schedule& schedule, int64_t now_ms) override;
   Result<Schedule> GetSchedule(std::string_view name) override;
@@ -690,6 +705,81 @@ Result<ModelVersion> PostgresStore::GetModelVersion(std::string_view model, int6
 }
 
 // ---------------------------------------------------------------------------
+// Aliases
+
+Result<ModelAlias> PostgresStore::SetModelAlias(std::string_view model, std::string_view alias,
+                                                int64_t version, int64_t now_ms) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  TANDEM_ASSIGN_OR_RETURN(PgTransaction transaction, PgTransaction::Begin(*db));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(*db, model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(
+      PgResult found,
+      db->Query("SELECT 1 FROM model_versions WHERE model_name = $1 AND version = $2",
+                MakePgParams(model, version)));
+  if (found.rows() == 0) {
+    return NotFound(fmt::format("model {} version {} not found", model, version));
+  }
+  TANDEM_RETURN_IF_ERROR(
+      db->Query("INSERT INTO model_aliases (model_name, alias, version, updated_ms) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (model_name, alias) DO UPDATE SET "
+                "version = EXCLUDED.version, updated_ms = EXCLUDED.updated_ms",
+                MakePgParams(model, alias, version, now_ms)));
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return ModelAlias{std::string(model), std::string(alias), version, now_ms};
+}
+
+Status PostgresStore::DeleteModelAlias(std::string_view model, std::string_view alias) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  TANDEM_ASSIGN_OR_RETURN(PgTransaction transaction, PgTransaction::Begin(*db));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(*db, model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(
+      PgResult removed, db->Query("DELETE FROM model_aliases WHERE model_name = $1 AND alias = $2",
+                                  MakePgParams(model, alias)));
+  if (removed.affected() == 0) {
+    return NotFound(fmt::format("model {} has no alias \"{}\"", model, alias));
+  }
+  return transaction.Commit();
+}
+
+Result<ModelAlias> PostgresStore::GetModelAlias(std::string_view model, std::string_view alias) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  TANDEM_ASSIGN_OR_RETURN(PgTransaction transaction, PgTransaction::Begin(*db, kBeginSnapshot));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(*db, model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(PgResult result,
+                          db->Query("SELECT version, updated_ms FROM model_aliases WHERE "
+                                    "model_name = $1 AND alias = $2",
+                                    MakePgParams(model, alias)));
+  if (result.rows() == 0) {
+    return NotFound(fmt::format("model {} has no alias \"{}\"", model, alias));
+  }
+  PgRow row = result.row(0);
+  ModelAlias found{std::string(model), std::string(alias), row.Int(0), row.Int(1)};
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return found;
+}
+
+Result<std::vector<ModelAlias>> PostgresStore::ListModelAliases(std::string_view model) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  TANDEM_ASSIGN_OR_RETURN(PgTransaction transaction, PgTransaction::Begin(*db, kBeginSnapshot));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(*db, model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(PgResult result,
+                          db->Query("SELECT alias, version, updated_ms FROM model_aliases "
+                                    "WHERE model_name = $1 ORDER BY alias",
+                                    MakePgParams(model)));
+  std::vector<ModelAlias> aliases;
+  for (int i = 0; i < result.rows(); ++i) {
+    PgRow row = result.row(i);
+    aliases.push_back(ModelAlias{std::string(model), row.Text(0), row.Int(1), row.Int(2)});
+  }
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return aliases;
+}
+
+// ---------------------------------------------------------------------------
 // Schedules (postgres_schedules.cc)
 
 Result<CreateScheduleResult> PostgresStore::CreateSchedule(const Schedule& schedule, int64_t now_ms) {
@@ -774,6 +864,8 @@ class PostgresLeaderLock final : public LeaderLock {
 }  // namespace
 
 int PostgresSchemaVersion() { return kMigrations.back().version; }
+
+int PostgresMigrationCount() { return static_cast<int>(kMigrations.size()); }
 
 bool IsPostgresUri(std::string_view database) {
   return database.starts_with("postgresql://") || database.starts_with("postgres://");

@@ -51,6 +51,8 @@ inline constexpr size_t kPostgresPoolSize = 8;
 
 // The schema version this binary writes.
 int PostgresSchemaVersion();
+// The number of schema migrations this binary applies to a new database.
+int PostgresMigrationCount();
 
 // Returns whether `database` is a PostgreSQL connection URI ("postgresql://"
 // or "postgres://"), as opposed to an SQLite file path.

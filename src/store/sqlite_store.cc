@@ -23,7 +23,7 @@ struct Migration {
 // Ordered schema steps; a new step gets the next version and is never edited
 // once released. The SQL stays close to standard SQL so that the PostgreSQL
 // store can mirror it (INTEGER PRIMARY KEY there becomes an identity column).
-constexpr std::array<Migration, 3> kMigrations = {{
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq INTEGER PRIMARY KEY,
@@ -125,6 +125,16 @@ CREATE TABLE schedule_runs (
 );
 )sql"},
     {3, "warm pool status of jobs", warm_pool_sql::kSqliteMigration},
+    {5, "model aliases", R"sql(
+CREATE TABLE model_aliases (
+  model_name TEXT NOT NULL REFERENCES models (name),
+  alias TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (model_name, alias),
+  FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
+);
+)sql"},
 }};
 
 using rows::kEventColumns;
@@ -151,6 +161,11 @@ class SqliteStore final : public Store {
   Result<std::vector<ModelSummary>> ListModels() override;
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) override;
   Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) override;
+  Result<ModelAlias> SetModelAlias(std::string_view model, std::string_view alias,
+                                   int64_t version, int64_t now_ms) override;
+  Status DeleteModelAlias(std::string_view model, std::string_view alias) override;
+  Result<ModelAlias> GetModelAlias(std::string_view model, std::string_view alias) override;
+  Result<std::vector<ModelAlias>> ListModelAliases(std::string_view model) override;
 
   Result<CreateScheduleResult> CreateSchedule(const Schedule& schedule, int64_t now_ms) override;
   Result<Schedule> GetSchedule(std::string_view name) override;
@@ -646,6 +661,79 @@ Result<ModelVersion> SqliteStore::GetModelVersion(std::string_view model, int64_
 }
 
 // ---------------------------------------------------------------------------
+// Aliases
+
+Result<ModelAlias> SqliteStore::SetModelAlias(std::string_view model, std::string_view alias,
+                                              int64_t version, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(
+      Query find, db_->Prepare("SELECT 1 FROM model_versions WHERE model_name = ? AND version = ?"));
+  find.BindAll(model, version);
+  TANDEM_ASSIGN_OR_RETURN(bool found, find.Step());
+  if (!found) return NotFound(fmt::format("model {} version {} not found", model, version));
+  TANDEM_ASSIGN_OR_RETURN(
+      Query upsert,
+      db_->Prepare("INSERT INTO model_aliases (model_name, alias, version, updated_ms) "
+                   "VALUES (?, ?, ?, ?) ON CONFLICT (model_name, alias) DO UPDATE SET "
+                   "version = excluded.version, updated_ms = excluded.updated_ms"));
+  TANDEM_RETURN_IF_ERROR(upsert.BindAll(model, alias, version, now_ms).Run());
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return ModelAlias{std::string(model), std::string(alias), version, now_ms};
+}
+
+Status SqliteStore::DeleteModelAlias(std::string_view model, std::string_view alias) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(
+      Query remove, db_->Prepare("DELETE FROM model_aliases WHERE model_name = ? AND alias = ?"));
+  TANDEM_RETURN_IF_ERROR(remove.BindAll(model, alias).Run());
+  if (db_->Changes() == 0) {
+    return NotFound(fmt::format("model {} has no alias \"{}\"", model, alias));
+  }
+  return transaction.Commit();
+}
+
+Result<ModelAlias> SqliteStore::GetModelAlias(std::string_view model, std::string_view alias) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(Query query,
+                          db_->Prepare("SELECT version, updated_ms FROM model_aliases WHERE "
+                                       "model_name = ? AND alias = ?"));
+  query.BindAll(model, alias);
+  TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return NotFound(fmt::format("model {} has no alias \"{}\"", model, alias));
+  ModelAlias found{std::string(model), std::string(alias), query.Int(0), query.Int(1)};
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return found;
+}
+
+Result<std::vector<ModelAlias>> SqliteStore::ListModelAliases(std::string_view model) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, false));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, ModelExists(model));
+  if (!exists) return NotFound(fmt::format("model {} not found", model));
+  TANDEM_ASSIGN_OR_RETURN(Query query,
+                          db_->Prepare("SELECT alias, version, updated_ms FROM model_aliases "
+                                       "WHERE model_name = ? ORDER BY alias"));
+  query.Bind(0, model);
+  std::vector<ModelAlias> aliases;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    aliases.push_back(ModelAlias{std::string(model), query.Text(0), query.Int(1), query.Int(2)});
+  }
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return aliases;
+}
+
+// ---------------------------------------------------------------------------
 // Schedules (sqlite_schedules.cc)
 
 Result<CreateScheduleResult> SqliteStore::CreateSchedule(const Schedule& schedule, int64_t now_ms) {
@@ -687,6 +775,8 @@ Result<std::vector<ScheduleRun>> SqliteStore::ListScheduleRuns(std::string_view 
 }  // namespace
 
 int SqliteSchemaVersion() { return kMigrations.back().version; }
+
+int SqliteMigrationCount() { return static_cast<int>(kMigrations.size()); }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& path) {
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(path));

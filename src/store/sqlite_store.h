@@ -20,6 +20,8 @@ namespace tandem::store {
 
 // The schema version this binary writes.
 int SqliteSchemaVersion();
+// The number of schema migrations this binary applies to a new database.
+int SqliteMigrationCount();
 
 // Opens (creating when missing) the database at `path` and migrates it to
 // SqliteSchemaVersion(). ":memory:" opens a private in-memory database.

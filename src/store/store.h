@@ -103,6 +103,15 @@ struct ModelSummary {
   int64_t updated_ms = 0;   // registration of the latest version
 };
 
+// A named pointer to one version of a model ("production" -> 7), moved by an
+// administrator and followed by `tandem serve --model NAME@ALIAS`.
+struct ModelAlias {
+  std::string model_name;
+  std::string alias;
+  int64_t version = 0;
+  int64_t updated_ms = 0;  // when it was last set
+};
+
 struct ApplyResult {
   bool duplicate = false;  // the event id was seen before for this job; nothing changed
   // The verdict of this event, or, for a duplicate, of the first one with its id.
@@ -188,6 +197,19 @@ class Store {
   // Returns one version; kLatestVersion for the newest. Errors: kNotFound
   // naming the model, or the model and the version.
   virtual Result<ModelVersion> GetModelVersion(std::string_view model, int64_t version) = 0;
+
+  // Aliases. Names are checked by the caller (api/models_handlers.cc).
+
+  // Points `alias` of `model` at `version`, creating the alias or moving it.
+  // Errors: kNotFound naming the model, or the model and the version.
+  virtual Result<ModelAlias> SetModelAlias(std::string_view model, std::string_view alias,
+                                           int64_t version, int64_t now_ms) = 0;
+  // Removes `alias` of `model`. Errors: kNotFound naming the model or the alias.
+  virtual Status DeleteModelAlias(std::string_view model, std::string_view alias) = 0;
+  // Returns one alias. Errors: kNotFound naming the model or the alias.
+  virtual Result<ModelAlias> GetModelAlias(std::string_view model, std::string_view alias) = 0;
+  // Returns the model's aliases, by alias name. Errors: kNotFound naming the model.
+  virtual Result<std::vector<ModelAlias>> ListModelAliases(std::string_view model) = 0;
 
   // Schedules (store/schedule.h). Names, expressions and job templates are
   // checked by the caller (src/schedules/schedule_spec.h).

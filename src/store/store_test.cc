@@ -473,6 +473,59 @@ TEST_P(StoreTest, UnknownModelAndVersion) {
   EXPECT_EQ(missing.error().message(), "model flights-delay version 7 not found");
 }
 
+TEST_P(StoreTest, AliasSetMovedAndDeleted) {
+  Job first = Create(*store_, "run-1", 1000);
+  Job second = Create(*store_, "run-2", 1100);
+  ASSERT_TRUE(store_->ApplyEvent(CompletedEvent(first.id, "c", 2000), 2000));
+  ASSERT_TRUE(store_->ApplyEvent(CompletedEvent(second.id, "c", 3000), 3000));
+
+  auto set = store_->SetModelAlias("flights-delay", "production", 1, 4000);
+  ASSERT_TRUE(set) << set.error().message();
+  EXPECT_EQ(set->version, 1);
+  ASSERT_TRUE(store_->SetModelAlias("flights-delay", "staging", 2, 4100));
+  auto moved = store_->SetModelAlias("flights-delay", "production", 2, 5000);
+  ASSERT_TRUE(moved) << moved.error().message();
+
+  auto production = store_->GetModelAlias("flights-delay", "production");
+  ASSERT_TRUE(production) << production.error().message();
+  EXPECT_EQ(production->version, 2);
+  EXPECT_EQ(production->updated_ms, 5000);
+  auto aliases = store_->ListModelAliases("flights-delay");
+  ASSERT_TRUE(aliases);
+  ASSERT_EQ(aliases->size(), 2u);
+  EXPECT_EQ((*aliases)[0].alias, "production");  // by name
+  EXPECT_EQ((*aliases)[1].alias, "staging");
+  EXPECT_EQ(ModelAliasToJson((*aliases)[1])["Version"], 2);
+
+  ASSERT_TRUE(store_->DeleteModelAlias("flights-delay", "production"));
+  auto deleted = store_->GetModelAlias("flights-delay", "production");
+  ASSERT_FALSE(deleted);
+  EXPECT_EQ(deleted.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(deleted.error().message(), "model flights-delay has no alias \"production\"");
+  auto again = store_->DeleteModelAlias("flights-delay", "production");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListModelAliases("flights-delay")->size(), 1u);
+}
+
+TEST_P(StoreTest, AliasUnknownModelOrVersion) {
+  auto no_model = store_->SetModelAlias("nope", "production", 1, 1000);
+  ASSERT_FALSE(no_model);
+  EXPECT_EQ(no_model.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(no_model.error().message(), "model nope not found");
+  EXPECT_EQ(store_->ListModelAliases("nope").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetModelAlias("nope", "production").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->DeleteModelAlias("nope", "production").error().code(), ErrorCode::kNotFound);
+
+  Job job = Create(*store_, "run-1");
+  ASSERT_TRUE(store_->ApplyEvent(CompletedEvent(job.id, "c", 2000), 2000));
+  auto no_version = store_->SetModelAlias("flights-delay", "production", 7, 3000);
+  ASSERT_FALSE(no_version);
+  EXPECT_EQ(no_version.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(no_version.error().message(), "model flights-delay version 7 not found");
+  EXPECT_TRUE(store_->ListModelAliases("flights-delay")->empty());
+}
+
 TEST_P(StoreTest, PagingStableAcrossInserts) {
   std::vector<std::string> ids;
   for (int i = 0; i < 25; ++i) ids.push_back(Create(*store_, fmt::format("run-{}", i), 1000 + i).id);
@@ -690,7 +743,7 @@ TEST(SqliteStore, FreshFileMigratedAndReopened) {
                                &statement, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(statement, 0), SqliteSchemaVersion());
+  EXPECT_EQ(sqlite3_column_int(statement, 0), SqliteMigrationCount());
   EXPECT_EQ(sqlite3_column_int(statement, 1), SqliteSchemaVersion());
   sqlite3_finalize(statement);
   sqlite3_close(db);
@@ -784,7 +837,8 @@ TEST_F(PostgresStoreTest, MigratedAndReopened) {
   auto migrations =
       RunSql(conninfo_, "SELECT COUNT(*)::text || ' ' || MAX(version) FROM schema_migrations");
   ASSERT_EQ(migrations.size(), 1u);
-  EXPECT_EQ(migrations[0], fmt::format("{0} {0}", PostgresSchemaVersion()));
+  EXPECT_EQ(migrations[0],
+            fmt::format("{} {}", PostgresMigrationCount(), PostgresSchemaVersion()));
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
@@ -801,7 +855,7 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(opened, kOpeners);
   EXPECT_EQ(RunSql(conninfo_, "SELECT COUNT(*) FROM schema_migrations"),
-            std::vector<std::string>{std::to_string(PostgresSchemaVersion())});
+            std::vector<std::string>{std::to_string(PostgresMigrationCount())});
 }
 
 TEST_F(PostgresStoreTest, NewerSchemaRejected) {
