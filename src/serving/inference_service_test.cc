@@ -619,5 +619,34 @@ TEST(ModelSourceTest, ParsesSpecs) {
   EXPECT_FALSE(ParseModelSource("").has_value());
 }
 
+TEST(ModelSourceTest, ParsesAliases) {
+  Result<ModelSource> alias = ParseModelSource("flights-delay@production");
+  ASSERT_TRUE(alias.has_value()) << alias.error().message();
+  EXPECT_EQ(alias->kind, ModelSource::Kind::kRegistry);
+  EXPECT_EQ(alias->policy, VersionPolicy::kAlias);
+  EXPECT_EQ(alias->name, "flights-delay");
+  EXPECT_EQ(alias->alias, "production");
+  EXPECT_EQ(alias->Describe(), "model flights-delay alias production");
+
+  struct Case {
+    std::string spec;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"flights-delay@", "alias \"\""},
+      {"flights-delay@7", "alias \"7\""},
+      {"flights-delay@latest", "alias \"latest\""},
+      {"flights-delay@prod_1", "alias \"prod_1\""},
+      {"flights_delay@production", "model name \"flights_delay\""},
+      {"@production", "model name \"\""},
+  };
+  for (const Case& test : cases) {
+    Result<ModelSource> parsed = ParseModelSource(test.spec);
+    ASSERT_FALSE(parsed.has_value()) << test.spec;
+    EXPECT_EQ(parsed.error().code(), ErrorCode::kInvalidArgument) << test.spec;
+    EXPECT_THAT(parsed.error().message(), HasSubstr(test.error)) << test.spec;
+  }
+}
+
 }  // namespace
 }  // namespace tandem::serving

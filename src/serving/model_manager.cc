@@ -44,6 +44,17 @@ std::vector<std::string> VersionDirectories(const fs::path& model_dir) {
   return versions;
 }
 
+// True for the policies a poll follows.
+bool Follows(const ModelSource& source) {
+  return source.kind == ModelSource::Kind::kRegistry &&
+         (source.policy == VersionPolicy::kLatest || source.policy == VersionPolicy::kAlias);
+}
+
+// The version FindPackage resolves for a followed source: "latest" or "@ALIAS".
+std::string FollowedVersion(const ModelSource& source) {
+  return source.policy == VersionPolicy::kAlias ? "@" + source.alias : "latest";
+}
+
 // True when `dir` is `root` or below it; both must be canonical.
 bool IsInside(const fs::path& dir, const fs::path& root) {
   auto [root_end, dir_at] = std::mismatch(root.begin(), root.end(), dir.begin(), dir.end());
@@ -69,7 +80,7 @@ std::string_view ModelStateName(ModelState state) {
 struct ModelManager::Slot {
   ModelSource source;
   bool from_repository = false;
-  bool polling = false;  // kLatest with a poll interval, not fixed by a repository load
+  bool polling = false;  // kLatest or kAlias with a poll interval, not fixed by a repository load
   std::string name;      // known from the source, or from the first loaded manifest
   bool first_loads_done = false;
   std::string reason;  // why the last load failed
@@ -94,9 +105,13 @@ ModelManager::ModelManager(std::vector<ModelSource> sources, ModelManagerOptions
     : options_(std::move(options)) {
   for (ModelSource& source : sources) {
     auto slot = std::make_unique<Slot>();
-    if (source.kind == ModelSource::Kind::kRegistry && source.versions.empty()) {
+    if (source.kind == ModelSource::Kind::kRegistry && source.versions.empty() &&
+        source.policy != VersionPolicy::kAlias) {
       // A source built without ParseModelSource: derive the policy from `version`.
-      if (source.version == "latest") {
+      if (source.version.starts_with('@')) {
+        source.policy = VersionPolicy::kAlias;
+        source.alias = source.version.substr(1);
+      } else if (source.version == "latest") {
         source.policy = VersionPolicy::kLatest;
       } else {
         source.versions = {source.version};
@@ -104,7 +119,7 @@ ModelManager::ModelManager(std::vector<ModelSource> sources, ModelManagerOptions
     }
     if (source.kind == ModelSource::Kind::kRegistry) {
       slot->name = source.name;
-      slot->polling = source.policy == VersionPolicy::kLatest && options_.poll_interval.count() > 0;
+      slot->polling = Follows(source) && options_.poll_interval.count() > 0;
     }
     slot->source = std::move(source);
     slots_.push_back(std::move(slot));
@@ -201,8 +216,8 @@ void ModelManager::FirstLoads(Slot& slot) {
   spdlog::info("model load started source=\"{}\"", source.Describe());
   if (source.kind == ModelSource::Kind::kDirectory) {
     (void)LoadInto(slot, std::string(kDirectoryVersion), source.dir, true);
-  } else if (source.policy == VersionPolicy::kLatest) {
-    (void)LoadInto(slot, "latest", {}, true);
+  } else if (Follows(source)) {
+    (void)LoadInto(slot, FollowedVersion(source), {}, true);
   } else {
     for (const std::string& version : source.versions) (void)LoadInto(slot, version, {}, false);
     if (!slot.versions.empty()) {
@@ -225,6 +240,18 @@ void ModelManager::FirstLoads(Slot& slot) {
 
 Result<std::pair<fs::path, std::string>> ModelManager::FindPackage(const std::string& name,
                                                                    const std::string& version) {
+  if (version.starts_with('@')) {
+    // An alias lives in the registry only; the version it names may be under --model-root.
+    if (options_.registry_url.empty()) {
+      return InvalidArgument(fmt::format(
+          "model {} alias {}: an alias needs a --registry URL to resolve it", name,
+          version.substr(1)));
+    }
+    TANDEM_ASSIGN_OR_RETURN(std::string number,
+                            ResolveRegistryAlias(options_.registry_url, name, version.substr(1),
+                                                 options_.fetch_timeout));
+    return FindPackage(name, number);
+  }
   std::error_code error;
   const fs::path model_dir = options_.model_root.empty() ? fs::path() : options_.model_root / name;
   if (!model_dir.empty() && fs::is_directory(model_dir, error)) {
@@ -359,16 +386,25 @@ void ModelManager::PollAll() {
   for (const std::unique_ptr<Slot>& owned : slots_) {
     Slot& slot = *owned;
     if (!slot.polling || !slot.first_loads_done) continue;
-    Result<std::pair<fs::path, std::string>> found = FindPackage(slot.name, "latest");
+    const bool alias = slot.source.policy == VersionPolicy::kAlias;
+    Result<std::pair<fs::path, std::string>> found =
+        FindPackage(slot.name, FollowedVersion(slot.source));
     if (!found) {
       spdlog::warn("model poll failed model={} error=\"{}\"", slot.name, found.error().message());
       continue;
     }
     const std::string& version = found->second;
-    if (version == slot.primary || version == slot.last_failed_poll_version) continue;
-    if (!slot.primary.empty() && VersionLess(version, slot.primary)) continue;
-    spdlog::info("model poll found a new version model={} version={} serving_version={}", slot.name,
-                 version, slot.primary.empty() ? "none" : slot.primary);
+    if (version == slot.primary) {
+      // An alias moved back to the serving version: a later move may retry the failed one.
+      if (alias) slot.last_failed_poll_version.clear();
+      continue;
+    }
+    if (version == slot.last_failed_poll_version) continue;
+    // "latest" only moves forward; an alias may move back (a rollback).
+    if (!alias && !slot.primary.empty() && VersionLess(version, slot.primary)) continue;
+    spdlog::info("model poll found a new version model={} version={} serving_version={} source=\"{}\"",
+                 slot.name, version, slot.primary.empty() ? "none" : slot.primary,
+                 slot.source.Describe());
     if (!LoadInto(slot, version, found->first, true)) slot.last_failed_poll_version = version;
   }
 }
@@ -416,6 +452,10 @@ Result<std::shared_ptr<const ServedModel>> ModelManager::DoRepositoryLoad(
   // Step 2: a path must name a directory inside --model-root.
   fs::path dir;
   std::string version = request.version.empty() ? "latest" : request.version;
+  if (request.version.empty() && request.path.empty() && slot != nullptr &&
+      !slot->from_repository && slot->source.policy == VersionPolicy::kAlias) {
+    version = FollowedVersion(slot->source);
+  }
   if (!request.path.empty()) {
     if (options_.model_root.empty()) {
       return InvalidArgument(
@@ -473,10 +513,9 @@ Result<std::shared_ptr<const ServedModel>> ModelManager::DoRepositoryLoad(
     }
     return model;
   }
-  // Only a load of the latest version by name leaves a kLatest slot polling.
-  slot->polling = request.version.empty() && request.path.empty() &&
-                  slot->source.policy == VersionPolicy::kLatest && !slot->from_repository &&
-                  options_.poll_interval.count() > 0;
+  // Only a load naming neither version nor path leaves a kLatest or kAlias slot polling.
+  slot->polling = request.version.empty() && request.path.empty() && Follows(slot->source) &&
+                  !slot->from_repository && options_.poll_interval.count() > 0;
   slot->last_failed_poll_version.clear();
   return model;
 }

@@ -22,10 +22,15 @@
 // Version policies (ModelSource::policy): kLatest loads the highest version
 // and, with a poll interval, checks for a newer one every interval and makes
 // it primary once it passes its self-tests; kSpecific loads one version;
-// kPinned loads each listed version and makes the highest primary. A
-// repository load makes the loaded version primary and stops polling for
-// that model, except a load naming neither version nor path, which loads the
-// latest version and resumes polling for a kLatest slot.
+// kPinned loads each listed version and makes the highest primary; kAlias
+// loads the version a registry alias points at and, with a poll interval,
+// resolves the alias every interval and swaps to the version it names, also
+// to a lower one (a rollback), once that version passes its self-tests. A
+// version that failed is not retried until the alias or "latest" names
+// another. A repository load makes the loaded version primary and stops
+// polling for that model, except a load naming neither version nor path,
+// which loads the latest (kLatest) or aliased (kAlias) version and resumes
+// polling.
 //
 // Thread safety: every public method may be called from any thread. The
 // request path (Find, Default) takes no lock: it reads the current snapshot
@@ -86,7 +91,7 @@ struct ModelManagerOptions {
   // path must stay inside it.
   std::filesystem::path model_root;
   std::chrono::milliseconds fetch_timeout{std::chrono::minutes(5)};
-  // How often kLatest slots check for a newer version; zero for never.
+  // How often kLatest and kAlias slots check for another version; zero for never.
   std::chrono::milliseconds poll_interval{0};
   ServedModelOptions model_options;
   // Versions to load and keep besides each policy's own, by model name
@@ -163,7 +168,7 @@ class ModelManager {
   // under model_root that is not loaded (UNAVAILABLE).
   std::vector<RepositoryEntry> Index() const;
 
-  // Queues one poll of every kLatest slot now, as the poll interval would.
+  // Queues one poll of every kLatest and kAlias slot now, as the poll interval would.
   void PollNow();
 
  private:

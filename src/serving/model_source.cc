@@ -75,6 +75,27 @@ Status UnpackIntoCache(const std::string& archive, const std::filesystem::path& 
   return Ok();
 }
 
+// Reads "NAME@ALIAS"; `at` is the position of '@'.
+Result<ModelSource> ParseAliasSource(std::string_view spec, size_t at) {
+  ModelSource source{.kind = ModelSource::Kind::kRegistry,
+                     .name = std::string(spec.substr(0, at)),
+                     .version = std::string(spec.substr(at)),
+                     .alias = std::string(spec.substr(at + 1)),
+                     .policy = VersionPolicy::kAlias};
+  if (!IsModelName(source.name)) {
+    return InvalidArgument(fmt::format(
+        "--model {}: model name \"{}\" must be 1-63 letters, digits or inner hyphens", spec,
+        source.name));
+  }
+  if (!IsAliasName(source.alias)) {
+    return InvalidArgument(fmt::format(
+        "--model {}: alias \"{}\" must be 1-63 letters, digits or inner hyphens, start with a "
+        "letter and not be \"latest\"",
+        spec, source.alias));
+  }
+  return source;
+}
+
 }  // namespace
 
 // Registered model names follow the training job name rule:
@@ -84,6 +105,11 @@ bool IsModelName(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
   });
+}
+
+bool IsAliasName(std::string_view alias) {
+  return IsModelName(alias) && std::isalpha(static_cast<unsigned char>(alias.front())) != 0 &&
+         alias != "latest";
 }
 
 bool IsVersionNumber(std::string_view version) {
@@ -100,6 +126,7 @@ bool VersionLess(std::string_view a, std::string_view b) {
 
 std::string ModelSource::Describe() const {
   if (kind == Kind::kDirectory) return fmt::format("directory {}", dir.string());
+  if (policy == VersionPolicy::kAlias) return fmt::format("model {} alias {}", name, alias);
   return fmt::format("model {} version {}", name, version);
 }
 
@@ -109,10 +136,15 @@ Result<ModelSource> ParseModelSource(std::string_view spec) {
   ModelSource source;
   std::error_code error;
   size_t colon = spec.rfind(':');
-  if (spec.find('/') != std::string_view::npos || colon == std::string_view::npos ||
+  size_t at = spec.find('@');
+  if (spec.find('/') != std::string_view::npos ||
+      (colon == std::string_view::npos && at == std::string_view::npos) ||
       std::filesystem::is_directory(std::filesystem::path(spec), error)) {
     source.dir = std::filesystem::path(spec);
     return source;
+  }
+  if (at != std::string_view::npos && (colon == std::string_view::npos || colon < at)) {
+    return ParseAliasSource(spec, at);
   }
   source.kind = ModelSource::Kind::kRegistry;
   source.name = std::string(spec.substr(0, colon));
@@ -147,6 +179,25 @@ Result<ModelSource> ParseModelSource(std::string_view spec) {
   }
   source.policy = source.versions.size() == 1 ? VersionPolicy::kSpecific : VersionPolicy::kPinned;
   return source;
+}
+
+Result<std::string> ResolveRegistryAlias(std::string_view registry_url, std::string_view name,
+                                         std::string_view alias,
+                                         std::chrono::milliseconds timeout) {
+  if (!IsModelName(name)) return InvalidArgument(fmt::format("invalid model name \"{}\"", name));
+  if (!IsAliasName(alias)) return InvalidArgument(fmt::format("invalid alias \"{}\"", alias));
+  const std::string url =
+      fmt::format("{}/api/v1/models/{}/aliases/{}", TrimSlash(registry_url), name, alias);
+  TANDEM_ASSIGN_OR_RETURN(http::Response response, Get(url, timeout));
+  TANDEM_ASSIGN_OR_RETURN(Json record,
+                          ParseJson(response.body, fmt::format("registry answer from {}", url)));
+  TANDEM_RETURN_IF_ERROR(RequireObject(record, url));
+  TANDEM_ASSIGN_OR_RETURN(int64_t version, GetInt(record, "Version", "registry answer"));
+  if (version < 1) {
+    return InvalidArgument(fmt::format("registry answer from {}: Version {} is not positive", url,
+                                       version));
+  }
+  return std::to_string(version);
 }
 
 Result<FetchedPackage> FetchRegistryPackage(std::string_view registry_url, std::string_view name,

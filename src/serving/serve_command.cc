@@ -107,6 +107,13 @@ Result<ServeParts> ValidateSettings(const ServeSettings& settings) {
   ServeParts parts;
   TANDEM_ASSIGN_OR_RETURN(parts.port, ResolvePort(settings.port));
   TANDEM_ASSIGN_OR_RETURN(parts.sources, ResolveSources(settings));
+  for (const ModelSource& source : parts.sources) {
+    if (source.policy == VersionPolicy::kAlias && settings.registry_url.empty()) {
+      return InvalidArgument(fmt::format(
+          "--model {}@{}: an alias is resolved by the control plane; pass --registry URL",
+          source.name, source.alias));
+    }
+  }
   TANDEM_ASSIGN_OR_RETURN(parts.model_options.predictor, ParsePredictorChoice(settings.predictor));
   if (settings.max_body_mb <= 0) {
     return InvalidArgument(fmt::format("--max-body-mb {} must be positive", settings.max_body_mb));
@@ -183,7 +190,25 @@ void WaitForQuiet(const http::Server& server, const std::atomic<uint64_t>& reque
   }
 }
 
-Status Serve(const ServeSettings& settings, const sigset_t& stop_signals) {
+// With --exit-on-load-failure: waits for the first loads and, when a model is
+// not ready after them, records why in `failure` and sends this process
+// SIGTERM, which the main thread receives as a stop signal.
+std::jthread WatchFirstLoads(const ModelManager& models, std::string& failure,
+                             std::atomic<bool>& failed) {
+  return std::jthread([&models, &failure, &failed](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      if (models.WaitUntilSettled(std::chrono::milliseconds(200))) break;
+    }
+    if (stop.stop_requested()) return;
+    Status ready = models.CheckReady();
+    if (ready) return;
+    failure = ready.error().message();
+    failed.store(true);
+    ::kill(::getpid(), SIGTERM);
+  });
+}
+
+Status Serve(const ServeSettings& settings, const sigset_t& stop_signals, bool& load_failed) {
   // Step 1: validate the options before anything starts.
   TANDEM_ASSIGN_OR_RETURN(ServeParts parts, ValidateSettings(settings));
   OwnedCacheDir owned_cache;
@@ -238,9 +263,23 @@ Status Serve(const ServeSettings& settings, const sigset_t& stop_signals) {
 
   // Step 3: load in the background; readiness follows the loads.
   models.StartLoading();
+  std::string load_failure;
+  std::atomic<bool> failed{false};
+  std::jthread load_watch;
+  if (settings.exit_on_load_failure) load_watch = WatchFirstLoads(models, load_failure, failed);
 
   // Step 4: on SIGTERM or SIGINT, report not ready, serve until traffic stops, then drain.
   int signal = WaitForStopSignal(stop_signals);
+  if (load_watch.joinable()) {
+    load_watch.request_stop();
+    load_watch.join();
+  }
+  if (failed.load()) {
+    load_failed = true;
+    server.Stop();
+    return Unavailable(fmt::format(
+        "a model failed to load and --exit-on-load-failure is set: {}", load_failure));
+  }
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(settings.drain_seconds);
   spdlog::info("inference server draining signal={} drain_seconds={} drain_idle_seconds={}",
@@ -270,10 +309,11 @@ int RunServe(const ServeSettings& settings) {
     std::fprintf(stderr, "tandem serve: %s\n", logging.error().message().c_str());
     return 2;
   }
-  Status served = Serve(settings, stop_signals);
+  bool load_failed = false;
+  Status served = Serve(settings, stop_signals, load_failed);
   if (!served) {
     spdlog::error("inference server failed error=\"{}\"", served.error().message());
-    return 2;
+    return load_failed ? 1 : 2;
   }
   return 0;
 }
@@ -284,7 +324,8 @@ void AddServeCommand(CLI::App& app, CommandAction& action) {
       app.add_subcommand("serve", "run the inference server (OIP v2 and SageMaker)");
   command->add_option("--model", settings->models,
                       "model package directory, or NAME:VERSION (VERSION latest, a number, or "
-                      "numbers separated by commas) from --model-root or --registry; repeatable; "
+                      "numbers separated by commas) from --model-root or --registry, or "
+                      "NAME@ALIAS (the version a --registry alias points at); repeatable; "
                       "default /opt/ml/model when present");
   command->add_option("--registry", settings->registry_url,
                       "control plane URL to download NAME:VERSION packages from, "
@@ -295,8 +336,8 @@ void AddServeCommand(CLI::App& app, CommandAction& action) {
                       "must stay inside it");
   command
       ->add_option("--poll-seconds", settings->poll_seconds,
-                   "seconds between checks for a newer version of NAME:latest models; "
-                   "0 never checks")
+                   "seconds between checks for a newer version of NAME:latest models and "
+                   "for a moved alias of NAME@ALIAS models; 0 never checks")
       ->capture_default_str();
   command
       ->add_option("--predictor", settings->predictor,
@@ -349,6 +390,9 @@ void AddServeCommand(CLI::App& app, CommandAction& action) {
       ->capture_default_str();
   command->add_option("--log-level", settings->log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
+  command->add_flag("--exit-on-load-failure", settings->exit_on_load_failure,
+                    "exit 1 when a model fails to load or fails its self-tests, instead of "
+                    "staying up and reporting not ready (for use at a shell)");
   command->callback([settings, &action] { action = [settings] { return RunServe(*settings); }; });
 }
 

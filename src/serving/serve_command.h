@@ -50,9 +50,13 @@ struct ServeSettings {
   int drain_seconds = 20;
   double drain_idle_seconds = 1;
   std::string log_level = "info";
+  // Exit 1 when a model fails its first loads, instead of staying up and not ready.
+  bool exit_on_load_failure = false;
 };
 
-// Runs the server until SIGTERM or SIGINT and returns the exit code.
+// Runs the server until SIGTERM or SIGINT and returns the exit code: 0 after
+// a drain, 1 when a model failed to load and exit_on_load_failure is set, 2
+// for invalid options or an address that cannot be bound.
 // REQUIRES: called from the main thread before any other thread starts, so
 // that blocking the stop signals covers every thread.
 int RunServe(const ServeSettings& settings);

@@ -115,6 +115,45 @@ TEST(ServeCommand, BadRegistrySpecExits2) {
               HasSubstr("version \"newest\" must be \"latest\", a positive integer"));
 }
 
+TEST(ServeCommand, AliasWithoutRegistryExits2) {
+  ScratchDir scratch;
+  ServeProcess process({"--model", "flights-delay@production", "--port", "0"},
+                       scratch.path() / "serve.log");
+  EXPECT_EQ(process.WaitExit(std::chrono::seconds(30)), 2);
+  EXPECT_THAT(process.Log(), HasSubstr("--model flights-delay@production: an alias is resolved "
+                                       "by the control plane; pass --registry URL"));
+}
+
+TEST(ServeCommand, ExitOnLoadFailureExits1) {
+  ScratchDir scratch;
+  ASSERT_TRUE(BuildTestPackage(scratch.path() / "package", {.wrong_self_test = true}).has_value());
+  ServeProcess process({"--model", (scratch.path() / "package").string(), "--port", "0",
+                        "--exit-on-load-failure"},
+                       scratch.path() / "serve.log");
+  EXPECT_EQ(process.WaitExit(std::chrono::seconds(60)), 1);
+  EXPECT_THAT(process.Log(), HasSubstr("a model failed to load and --exit-on-load-failure is set"));
+  EXPECT_THAT(process.Log(), HasSubstr("self-test"));
+}
+
+TEST(ServeCommand, FailedLoadStaysUpWithoutExitFlag) {
+  ScratchDir scratch;
+  ASSERT_TRUE(BuildTestPackage(scratch.path() / "package", {.wrong_self_test = true}).has_value());
+  ServeProcess process({"--model", (scratch.path() / "package").string(), "--port", "0"},
+                       scratch.path() / "serve.log");
+  std::optional<uint16_t> port = process.WaitListening();
+  ASSERT_TRUE(port.has_value()) << process.Log();
+  const std::string url = fmt::format("http://127.0.0.1:{}", *port);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (process.Log().find("model load failed") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(WaitForStatus(url, "/v2/health/ready", 503));
+  EXPECT_TRUE(WaitForStatus(url, "/v2/health/live", 200));
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.WaitExit(std::chrono::seconds(60)), 0) << process.Log();
+}
+
 // Each bad option value exits 2 before listening, with a message naming the option.
 TEST(ServeCommand, BadOptionsExit2) {
   ScratchDir scratch;
