@@ -219,13 +219,15 @@ Status SlurmBackend::WriteJobFiles(const LaunchRequest& request) const {
   TANDEM_RETURN_IF_ERROR(WriteFileAtomic(request.job_dir / kEnvFileName, env_text,
                                          fs::perms::owner_read | fs::perms::owner_write));
 
+  std::string env_path = ShellQuote((request.job_dir / kEnvFileName).string());
   std::string script = fmt::format(
       "#!/bin/sh\n"
-      "# tandem job {}: runs `tandem train` with the environment of {}.\n"
+      "# tandem job {}: runs `tandem train` with the environment of {}, which it\n"
+      "# deletes once read so that the job token does not stay on disk.\n"
       ". {}\n"
+      "rm -f {}\n"
       "exec {} train\n",
-      request.job_id, kEnvFileName, ShellQuote((request.job_dir / kEnvFileName).string()),
-      ShellQuote(options_.tandem_binary.string()));
+      request.job_id, kEnvFileName, env_path, env_path, ShellQuote(options_.tandem_binary.string()));
   return WriteFileAtomic(request.job_dir / kScriptName, script,
                          fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
 }

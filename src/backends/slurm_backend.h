@@ -6,7 +6,9 @@
 //     assignments: TANDEM_API_URL, TANDEM_JOB_ID, TANDEM_JOB_TOKEN,
 //     TANDEM_JOB_ROOT, TANDEM_STOP_GRACE_SECONDS, PATH, HOME and the
 //     request's environment.
-//   slurm-job.sh sources slurm-job.env, then execs `<tandem_binary> train`.
+//   slurm-job.sh sources slurm-job.env, deletes it so that the token does
+//     not stay on disk, then execs `<tandem_binary> train`. A job that an
+//     administrator requeues by hand therefore fails at its second start.
 // sbatch gets --export=NONE, so the job token is on no command line and in
 // no environment that slurmctld stores or `scontrol show job` prints; it is
 // read from the file on the node. The batch job is named "tandem-<job id>",

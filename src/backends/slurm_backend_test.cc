@@ -207,9 +207,8 @@ TEST_F(SlurmBackendTest, TokenStaysOffCommandLinesAndSlurm) {
   ASSERT_FALSE(native_id.empty());
   WaitRunning(native_id);
 
-  fs::path env_file = dir_ / "job-token" / "slurm-job.env";
-  EXPECT_EQ(fs::status(env_file).permissions() & fs::perms::all,
-            fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_TRUE(WaitForLog("job-token", "first line of user code"));
+  EXPECT_FALSE(fs::exists(dir_ / "job-token" / "slurm-job.env"));
   EXPECT_THAT(ReadFile(dir_ / "job-token" / "slurm-job.sh").value_or(""), Not(HasSubstr(kToken)));
   std::string job_text = Shell("scontrol show job -dd " + SlurmId(native_id));
   EXPECT_THAT(job_text, HasSubstr("JobName=tandem-job-token"));
@@ -287,6 +286,11 @@ TEST_F(SlurmBackendTest, StopPendingCancels) {
   Result<Observation> waiting = backend().Describe(native_id);
   ASSERT_TRUE(waiting) << waiting.error().message();
   EXPECT_EQ(waiting->state, ObservedState::kPending);
+  // Until the job starts, its environment waits in a file only the owner can read.
+  fs::path env_file = dir_ / "job-waiting" / "slurm-job.env";
+  EXPECT_EQ(fs::status(env_file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_THAT(ReadFile(env_file).value_or(""), HasSubstr(kToken));
 
   Status stopped = backend().Stop(native_id, seconds(30));
   ASSERT_TRUE(stopped) << stopped.error().message();
