@@ -10,13 +10,13 @@
 //     not stay on disk, then execs `<tandem_binary> train`. A job that an
 //     administrator requeues by hand therefore fails at its second start.
 // sbatch gets --export=NONE, so the job token is on no command line and in
-// no environment that slurmctld stores or `scontrol show job` prints; it is
-// read from the file on the node. The batch job is named "tandem-<job id>",
-// asks for one node, one task, the request's CPUs and memory, --time of
-// MaxRuntimeInSeconds plus a margin (rounded up to minutes), --no-requeue
-// (retries are the control plane's, per RetryStrategy), and appends its output
-// to job_dir/job.log. After sbatch, job_dir/slurm-launch.json records the
-// Slurm job id.
+// no environment that slurmctld stores or `scontrol show job` prints. The job
+// reads it from the file on the node. The batch job is named
+// "tandem-<job id>" and requests one node, one task, the request's CPUs and
+// memory, and --time of MaxRuntimeInSeconds plus a margin (rounded up to
+// minutes). It gets --no-requeue, because retries are the control plane's
+// (per RetryStrategy), and appends its output to job_dir/job.log. After
+// sbatch, job_dir/slurm-launch.json records the Slurm job id.
 //
 // Idempotent launch: a job whose slurm-launch.json exists, or whose batch job
 // name Slurm still lists (squeue), is not submitted again; Launch returns that
@@ -32,7 +32,7 @@
 // background thread runs a plain scancel once the grace has passed, after
 // which Slurm sends SIGKILL when its KillWait ends.
 //
-// Describe asks `scontrol show job -o`, and `squeue` when scontrol's output
+// Describe runs `scontrol show job -o`, and `squeue` when scontrol's output
 // cannot be read. It returns kGone only when Slurm answers "Invalid job id",
 // which happens MinJobAge (300 s by default) after a job ends when the cluster
 // keeps no accounting; any other failure to ask is kUnavailable.
