@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/api_client.h"
+#include "cli/compare_command.h"
 #include "cli/job_format.h"
 #include "cli/spec_template.h"
 #include "cli/status_line.h"
@@ -35,6 +36,7 @@ struct JobOptions {
   std::string warm_pool_status;
   int64_t limit = 100;
   double timeout_seconds = 0;
+  std::string compare_with;  // submit --compare-with BACKEND
 };
 
 std::string JobPath(const std::string& job_id) {
@@ -47,6 +49,11 @@ Result<int> Submit(const JobOptions& options) {
   TANDEM_ASSIGN_OR_RETURN(Json spec,
                           LoadJobSpec(options.spec_file, options.name, ProcessEnvironment()));
   TANDEM_ASSIGN_OR_RETURN(ApiClient client, ApiClient::FromOptions(options.client));
+  if (!options.compare_with.empty()) {
+    return SubmitAndCompare(client, std::move(spec),
+                            CompareOptions{.backend = options.compare_with,
+                                           .timeout_seconds = options.timeout_seconds});
+  }
   TANDEM_ASSIGN_OR_RETURN(ApiResponse response, client.Call("POST", "/jobs", DumpJson(spec)));
   std::printf("%s\n", response.body.value("JobId", "").c_str());
   if (response.status == 200) {
@@ -224,6 +231,12 @@ void AddJobCommands(CLI::App& app, CommandAction& action) {
                     action, Submit);
   submit->add_option("spec", options->spec_file, "job spec file")->required();
   submit->add_option("--name", options->name, "override the spec's TrainingJobName");
+  submit->add_option("--compare-with", options->compare_with,
+                     "also run the spec on this backend (as NAME-vs-BACKEND), wait for both "
+                     "and print their differences; exits 0 only when there are none");
+  submit->add_option("--timeout", options->timeout_seconds,
+                     "with --compare-with: give up waiting after this many seconds (0: wait for "
+                     "ever)");
 
   CLI::App* wait = AddSubcommand(
       *job, "wait", "follow a job until it ends; exits 0 only when it Completed", options,
