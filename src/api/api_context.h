@@ -15,6 +15,8 @@
 
 namespace tandem::api {
 
+class WarmPool;
+
 struct ApiContext {
   ControlPlaneOptions options;
   store::Store& store;
@@ -25,6 +27,8 @@ struct ApiContext {
   BackendSet* backends = nullptr;
   // The set made by ControlPlane::SetBackend, when that was used.
   std::unique_ptr<BackendSet> owned_backends;
+  // The kept workers (api/warm_pool.h); set by ControlPlane, never null after.
+  WarmPool* warm_pool = nullptr;
 
   // The URL launched jobs use to reach this server; options.api_url until
   // SetApiUrl replaces it (once the server's port is known).

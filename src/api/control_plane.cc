@@ -4,12 +4,14 @@
 
 #include "api/api_context.h"
 #include "api/job_lifecycle.h"
+#include "api/warm_pool.h"
 #include "common/file_util.h"
 
 namespace tandem::api {
 
 struct ControlPlane::State {
   ApiContext context;
+  std::unique_ptr<WarmPool> warm_pool;
 };
 
 ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
@@ -23,6 +25,11 @@ ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
       .clock = clock,
       .auth = Authenticator(std::move(admin_token)),
   }});
+  ApiContext* context = &state_->context;
+  state_->warm_pool = std::make_unique<WarmPool>(
+      store, [context](std::string_view name) { return FindBackend(*context, name); }, clock,
+      context->jobs_dir());
+  state_->context.warm_pool = state_->warm_pool.get();
   // The logs route confines paths to the jobs directory, which must exist.
   Status created = CreateDirectories(state_->context.jobs_dir());
   if (!created) {
@@ -67,7 +74,18 @@ void ControlPlane::OnBackendExit(const std::string& job_id,
     spdlog::error("cannot record the end of a job's process job={} error={}", job_id,
                   recorded.error().message());
   }
+  state_->warm_pool->OnJobEnded(job_id);
 }
+
+Status ControlPlane::StartWarmPool(std::chrono::milliseconds sweep_interval) {
+  TANDEM_RETURN_IF_ERROR_CTX(state_->warm_pool->RecoverAtStartup(), "recover the warm pool");
+  state_->warm_pool->StartSweeper(sweep_interval);
+  return Ok();
+}
+
+int ControlPlane::SweepWarmPool() { return state_->warm_pool->Sweep(); }
+
+void ControlPlane::TerminateWarmPool() { state_->warm_pool->TerminateAll(); }
 
 Result<int> ControlPlane::ReconcileAtStartup() {
   return ReconcileNonTerminalJobs(state_->context, /*startup=*/true);

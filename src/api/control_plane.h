@@ -48,6 +48,9 @@ struct ControlPlaneOptions {
   std::string admin_token;
   // Passed to Backend::Stop: the time between SIGTERM and SIGKILL.
   std::chrono::seconds stop_grace{30};
+  // The largest ResourceConfig.KeepAlivePeriodInSeconds a submitted job may
+  // ask for; larger values are rejected with 400.
+  int64_t max_keep_alive_seconds = 3600;
 };
 
 class ControlPlane {
@@ -95,6 +98,19 @@ class ControlPlane {
   // NOTE: this runs only at startup. A periodic reconciler for jobs whose
   // exit report was lost while the server ran does not exist yet.
   Result<int> ReconcileAtStartup();
+
+  // Closes the warm pool of an earlier control plane (WarmPool::RecoverAtStartup)
+  // and starts expiring kept workers every `sweep_interval`. Call once at
+  // startup, after the backends are set. Errors: those of the store.
+  Status StartWarmPool(std::chrono::milliseconds sweep_interval);
+
+  // Terminates kept workers whose keep-alive period ended and those that
+  // died (WarmPool::Sweep); tests call it after moving the clock. Returns how
+  // many left the pool.
+  int SweepWarmPool();
+
+  // Terminates every kept worker; call at shutdown, before the backends go.
+  void TerminateWarmPool();
 
   // The request body limit per route, for http::ServerOptions::body_limit:
   // kMaxModelPackageBytes for PUT .../model-package, else the server's default

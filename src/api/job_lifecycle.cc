@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/warm_pool.h"
 #include "common/crypto.h"
 
 namespace tandem::api {
@@ -93,7 +94,10 @@ Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,
         context, job,
         Error(ErrorCode::kInternal, fmt::format("backend \"{}\" is not configured", job.backend)));
   }
-  Result<backends::LaunchInfo> launched = backend->Launch(MakeLaunchRequest(context, job, job_token));
+  backends::LaunchRequest request = MakeLaunchRequest(context, job, job_token);
+  Result<backends::LaunchInfo> launched = context.warm_pool != nullptr
+                                              ? context.warm_pool->Launch(backend, job, request)
+                                              : backend->Launch(request);
   if (!launched) return RecordLaunchFailure(context, job, launched.error());
 
   TANDEM_RETURN_IF_ERROR(context.store.SetBackend(job.id, job.backend, launched->native_id));

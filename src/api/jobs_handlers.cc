@@ -10,6 +10,7 @@
 #include "api/job_lifecycle.h"
 #include "api/job_logs.h"
 #include "common/file_util.h"
+#include "jobs/warm_pool.h"
 #include "store/api_json.h"
 
 namespace tandem::api {
@@ -26,6 +27,7 @@ Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
         *spec.algorithm.algorithm_name, spec.hyperparameters, spec.feature_pipeline));
   }
   TANDEM_RETURN_IF_ERROR(ConfineSpecPaths(spec, context.options.input_roots));
+  TANDEM_RETURN_IF_ERROR(jobs::CheckKeepAlivePeriod(spec, context.options.max_keep_alive_seconds));
 
   std::string job_token = context.auth.JobToken(spec.repository, spec.training_job_name);
   TANDEM_ASSIGN_OR_RETURN(
@@ -50,6 +52,13 @@ Result<store::JobFilter> ParseJobFilter(const http::Request& request) {
     if (!parsed) return std::unexpected(parsed.error().WithContext("query parameter status"));
     filter.status = *parsed;
   }
+  if (std::optional<std::string> warm = request.Query("warm_pool_status")) {
+    Result<jobs::WarmPoolStatus> parsed = jobs::ParseWarmPoolStatus(*warm);
+    if (!parsed) {
+      return std::unexpected(parsed.error().WithContext("query parameter warm_pool_status"));
+    }
+    filter.warm_pool_status = *parsed;
+  }
   TANDEM_ASSIGN_OR_RETURN(filter.page_size,
                           QueryInt(request, "page_size", store::kDefaultPageSize, 1,
                                    store::kMaxPageSize));
@@ -61,7 +70,8 @@ Result<http::Response> ListJobs(ApiContext& context, http::Request& request) {
   TANDEM_ASSIGN_OR_RETURN(store::JobFilter filter, ParseJobFilter(request));
   TANDEM_ASSIGN_OR_RETURN(store::JobPage page, context.store.ListJobs(filter));
   Json jobs = Json::array();
-  for (const store::Job& job : page.jobs) jobs.push_back(store::JobToJson(job));
+  const int64_t now_ms = context.clock.NowMillis();
+  for (const store::Job& job : page.jobs) jobs.push_back(store::JobToJson(job, now_ms));
   Json body = {{"Jobs", std::move(jobs)}};
   if (!page.next_page_token.empty()) body["NextPageToken"] = page.next_page_token;
   return http::Response::Json(200, body);
@@ -69,7 +79,7 @@ Result<http::Response> ListJobs(ApiContext& context, http::Request& request) {
 
 Result<http::Response> GetJob(ApiContext& context, http::Request& request) {
   TANDEM_ASSIGN_OR_RETURN(store::Job job, context.store.GetJob(request.PathParam("id")));
-  return JobResponse(200, job);
+  return http::Response::Json(200, store::JobToJson(job, context.clock.NowMillis()));
 }
 
 Result<http::Response> StopJobRoute(ApiContext& context, http::Request& request) {

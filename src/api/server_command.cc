@@ -34,6 +34,8 @@ namespace fs = std::filesystem;
 
 constexpr std::chrono::seconds kDrainTimeout{10};
 constexpr int kServerThreads = 4;
+// How often kept workers are checked for expiry and death.
+constexpr std::chrono::seconds kWarmPoolSweepInterval{1};
 
 struct ServerFlags {
   std::string data_dir;
@@ -46,6 +48,7 @@ struct ServerFlags {
   std::string database;  // postgresql:// URL or SQLite path; empty: DATA_DIR/tandem.db
   int64_t reconcile_interval_seconds = 10;
   int64_t reconcile_quiet_seconds = 30;
+  int64_t max_keep_alive_seconds = 3600;
   std::string config_file;  // routing configuration; empty: one local backend
   int64_t config_poll_seconds = 2;
 };
@@ -179,6 +182,13 @@ Status RunServer(const ServerFlags& flags) {
                                        flags.reconcile_quiet_seconds));
   }
 
+  if (flags.max_keep_alive_seconds < 0 ||
+      flags.max_keep_alive_seconds > jobs::kMaxKeepAliveCeilingSeconds) {
+    return InvalidArgument(fmt::format("--max-keep-alive-seconds {} is invalid, expected 0 to {}",
+                                       flags.max_keep_alive_seconds,
+                                       jobs::kMaxKeepAliveCeilingSeconds));
+  }
+
   // Step 1: the data directory, the database, the artifact store and the token.
   fs::path data_dir = fs::absolute(flags.data_dir);
   TANDEM_RETURN_IF_ERROR(CreateDirectories(data_dir));
@@ -195,12 +205,17 @@ Status RunServer(const ServerFlags& flags) {
                               .api_url = LocalUrl(flags.host, flags.port),
                               .admin_token = std::move(admin_token),
                               .stop_grace = std::chrono::seconds(flags.stop_grace_seconds)};
+  options.max_keep_alive_seconds = flags.max_keep_alive_seconds;
   ControlPlane plane(std::move(options), *store, *artifacts, SystemClock::Instance());
   TANDEM_ASSIGN_OR_RETURN(
       std::unique_ptr<BackendSet> backends,
       OpenBackends(flags, BackendFactoryOptions{.jobs_dir = data_dir / "jobs",
                                                 .on_exit = plane.ExitCallback()}));
   plane.SetBackends(backends.get());
+  // NOTE: kept workers live in this process's memory, so several control
+  // planes over one PostgreSQL database would close each other's pools here;
+  // sharing them would take a pool table with an owner per server.
+  TANDEM_RETURN_IF_ERROR(plane.StartWarmPool(kWarmPoolSweepInterval));
   // NOTE: over PostgreSQL every server reconciles at startup; the fixed event
   // ids make a job's end recorded once even when two do it at the same time.
   TANDEM_ASSIGN_OR_RETURN(int ended, plane.ReconcileAtStartup());
@@ -256,6 +271,7 @@ Status RunServer(const ServerFlags& flags) {
   scheduler.Stop();
   if (watcher) watcher->Stop();
   reconciler.Stop();
+  plane.TerminateWarmPool();
   backends.reset();
   spdlog::info("control plane stopped");
   return Ok();
@@ -294,6 +310,10 @@ void AddServerCommand(CLI::App& app, CommandAction& action) {
                       "routing configuration file (JSON, docs/routing.md): backends and the "
                       "routes of repositories to them; reloaded on SIGHUP and when it changes "
                       "(default: one local backend for every repository)");
+  command->add_option("--max-keep-alive-seconds", flags->max_keep_alive_seconds,
+                      "largest ResourceConfig.KeepAlivePeriodInSeconds a job may ask for, in "
+                      "seconds (0-86400; 0 turns warm pools off)")
+      ->capture_default_str();
   command->add_option("--config-poll-seconds", flags->config_poll_seconds,
                       "seconds between checks of the --config file for changes")
       ->default_val(2);
