@@ -4,8 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "api/api_context.h"
 #include "api/api_test_fixture.h"
 #include "api/backend_set.h"
+#include "api/job_lifecycle.h"
 #include "api/reconciler.h"
 
 namespace tandem::api {
@@ -49,6 +51,17 @@ class RoutingTest : public ApiTest {
   }
 
   FakeBackend& Fake(const std::string& name) { return *fakes_.at(name); }
+
+  // Stores a job the way a control plane older than routing did: no backend.
+  store::Job StoreUnroutedJob(std::string_view name, std::string_view repository) {
+    Result<jobs::JobSpec> spec = jobs::ParseJobSpec(SpecFor(name, repository));
+    EXPECT_TRUE(spec) << spec.error().message();
+    Result<store::CreateJobResult> created =
+        store_->CreateJob(*spec, "sha256:unused", clock_.NowMillis());
+    EXPECT_TRUE(created) << created.error().message();
+    EXPECT_EQ(created->job.backend, "");
+    return created->job;
+  }
 
   std::map<std::string, std::shared_ptr<FakeBackend>> fakes_;
   std::unique_ptr<BackendSet> backends_;
@@ -180,6 +193,39 @@ TEST_F(RoutingTest, ReconcilerCountsUnconfiguredBackend) {
   ASSERT_TRUE(pass) << pass.error().message();
   EXPECT_EQ(pass->unavailable, 1);
   EXPECT_EQ(pass->ended, 0);
+}
+
+TEST_F(RoutingTest, UnroutedStoredJobRoutedAtLaunch) {
+  store::Job stored = StoreUnroutedJob("churn-9", "churn");
+  ApiContext context{.options = {.data_dir = data_dir_},
+                     .store = *store_,
+                     .artifacts = *artifacts_,
+                     .clock = clock_,
+                     .auth = Authenticator(std::string(kAdminToken))};
+  context.backends = backends_.get();
+
+  Result<store::Job> launched = LaunchJob(context, stored, "job-token");
+  ASSERT_TRUE(launched) << launched.error().message();
+  EXPECT_EQ(launched->backend, "b");
+  EXPECT_EQ(launched->native_id, "fake:1");
+  EXPECT_EQ(Fake("b").launches().size(), 1u);
+}
+
+TEST_F(RoutingTest, UnroutableStoredJobFailsLaunch) {
+  store::Job stored = StoreUnroutedJob("billing-9", "billing");
+  ApiContext context{.options = {.data_dir = data_dir_},
+                     .store = *store_,
+                     .artifacts = *artifacts_,
+                     .clock = clock_,
+                     .auth = Authenticator(std::string(kAdminToken))};
+  context.backends = backends_.get();
+
+  Result<store::Job> launched = LaunchJob(context, stored, "job-token");
+  ASSERT_TRUE(launched) << launched.error().message();
+  EXPECT_EQ(launched->state.status, jobs::JobStatus::kFailed);
+  EXPECT_THAT(launched->state.failure_reason, HasSubstr("Repository: \"billing\" matches no route"));
+  EXPECT_TRUE(Fake("a").launches().empty());
+  EXPECT_TRUE(Fake("b").launches().empty());
 }
 
 }  // namespace

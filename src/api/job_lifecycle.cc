@@ -53,6 +53,20 @@ Result<store::Job> RecordLaunchFailure(ApiContext& context, const store::Job& jo
   return result.job;
 }
 
+// Returns the job with its backend: the stored one, or for a row stored
+// without one (by a control plane older than routing) the routed one, stored
+// now. Errors: those of routing (the caller records them as the launch's
+// failure) and of the store.
+Result<store::Job> RouteIfUnrouted(ApiContext& context, const store::Job& stored) {
+  store::Job job = stored;
+  if (!job.backend.empty() || context.backends == nullptr) return job;
+  TANDEM_ASSIGN_OR_RETURN(RouteChoice route,
+                          context.backends->Route(job.repository, job.spec.backend));
+  TANDEM_RETURN_IF_ERROR(context.store.SetBackend(job.id, route.backend, ""));
+  job.backend = route.backend;
+  return job;
+}
+
 }  // namespace
 
 std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::string_view name) {
@@ -86,8 +100,11 @@ Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& e
   return result;
 }
 
-Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,
+Result<store::Job> LaunchJob(ApiContext& context, const store::Job& stored,
                              const std::string& job_token) {
+  Result<store::Job> routed = RouteIfUnrouted(context, stored);
+  if (!routed) return RecordLaunchFailure(context, stored, routed.error());
+  const store::Job& job = *routed;
   std::shared_ptr<backends::Backend> backend = FindBackend(context, job.backend);
   if (backend == nullptr) {
     return RecordLaunchFailure(

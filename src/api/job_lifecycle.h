@@ -16,8 +16,8 @@ namespace tandem::api {
 std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::string_view name);
 
 // Launches a just-created job on its backend (job.backend, chosen and stored
-// at submit) with its job token and records the backend's native id. A
-// launch failure is recorded as a Failed "backend" event naming
+// at submit; a job stored without one is routed first) with its job token and
+// records the backend's native id. A launch failure is recorded as a Failed "backend" event naming
 // the reason, so the job is never lost; it is not an error here. When a stop
 // request arrived while the launch was under way, the launched process is
 // stopped at once. Returns the job as it is afterwards.
