@@ -67,8 +67,23 @@ backend_of() {
   "$tandem" job describe --json "$1" | grep -A2 '"Backend": {' | grep '"Name"' | sed 's/.*"Name": "\([^"]*\)".*/\1/'
 }
 
-write_config local-b
+# A server refuses to start on a missing or invalid file, naming it.
 mkdir -p "$work/data"
+if output=$(timeout 20 "$tandem" server --data-dir "$work/data" --port 0 \
+    --config "$work/missing.json" 2>&1); then fail "started without its config file"; fi
+echo "$output" | grep -q "$work/missing.json" || fail "missing file not named: $output"
+echo '{"Backends": {"a": {"Type": "local"}}, "Routes": [{"Repository": "x", "Backend": "b"}]}' \
+  >"$work/bad.json"
+if output=$(timeout 20 "$tandem" server --data-dir "$work/data" --port 0 \
+    --config "$work/bad.json" 2>&1); then fail "started with a route to an unknown backend"; fi
+echo "$output" | grep -q 'Routes\[0\].Backend: backend "b" is not defined' ||
+  fail "unknown backend not named: $output"
+write_config local-b
+if output=$(timeout 20 "$tandem" server --data-dir "$work/data" --port 0 \
+    --config "$work/routing.json" --config-poll-seconds 0 2>&1); then fail "accepted poll 0"; fi
+echo "$output" | grep -q "config-poll-seconds 0 is invalid" || fail "poll 0 not named: $output"
+echo "server rejected a missing file, a bad file and a bad poll interval"
+
 "$tandem" server --data-dir "$work/data" --port 0 --config "$work/routing.json" \
   --config-poll-seconds 1 --input-root "$source_dir/tests/data" >"$work/server.log" 2>&1 &
 server_pid=$!
