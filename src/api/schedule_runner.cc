@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <memory>
 
 #include "store/leader_lock.h"
@@ -10,6 +11,8 @@
 
 namespace tandem::api {
 namespace {
+
+constexpr std::chrono::seconds kLeaderRetry{3};
 
 constexpr ErrorCode kAllCodes[] = {
     ErrorCode::kInvalidArgument,  ErrorCode::kNotFound,          ErrorCode::kAlreadyExists,
@@ -79,12 +82,19 @@ Status ApiRunLauncher::Stop(const std::string& job_id) {
 schedules::Scheduler::LeaderCheck ScheduleLeaderCheck(const std::string& database) {
   if (!store::IsPostgresUri(database)) return nullptr;
   auto lock = std::make_shared<std::unique_ptr<store::LeaderLock>>();
-  return [lock, database] {
+  auto last_attempt = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [lock, last_attempt, database] {
     if (*lock && (*lock)->held()) return true;
     if (*lock) {
       spdlog::warn("scheduler leader lock lost; standing by");
       lock->reset();
     }
+
+    // A standby tries the lock at most every kLeaderRetry, because each try
+    // opens a connection.
+    auto now = std::chrono::steady_clock::now();
+    if (now - *last_attempt < kLeaderRetry) return false;
+    *last_attempt = now;
     Result<std::unique_ptr<store::LeaderLock>> taken =
         store::TryAcquireLeaderLock(database, "scheduler");
     if (!taken) {

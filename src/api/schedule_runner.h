@@ -38,7 +38,7 @@ class ApiRunLauncher final : public schedules::RunLauncher {
 // Returns the scheduler's leader check for `database`, the value of
 // `tandem server --database`. Over PostgreSQL the check returns whether this
 // process holds the "scheduler" advisory lock, and takes the lock when it is
-// free. Over SQLite it is nullptr, because one process owns the database. The
+// free (a standby tries every 3 s at most). Over SQLite it is nullptr, because one process owns the database. The
 // check is not thread-safe, so call it from the scheduler's thread only.
 schedules::Scheduler::LeaderCheck ScheduleLeaderCheck(const std::string& database);
 
