@@ -38,6 +38,7 @@ backends::LaunchRequest MakeLaunchRequest(const ApiContext& context, const store
   request.memory_mib = spec.resources.memory_mib.value_or(0);
   request.max_runtime_seconds = spec.max_runtime_s;
   request.environment = spec.environment;
+  request.spec_json = DumpJson(jobs::JobSpecToJson(spec));
   return request;
 }
 

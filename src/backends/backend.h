@@ -37,6 +37,9 @@ struct LaunchRequest {
   int64_t max_runtime_seconds = 86400;
   // Extra environment for `tandem train`, added after the TANDEM_* variables.
   std::map<std::string, std::string> environment;
+  // The job's canonical spec as JSON text (jobs::JobSpecToJson), handed to a
+  // warm worker so that it need not fetch it; may be empty.
+  std::string spec_json;
 };
 
 struct LaunchInfo {

@@ -188,7 +188,8 @@ Result<LaunchInfo> LocalBackend::LaunchOnWarmWorker(std::string_view worker_id,
     ::close(fd);
     return std::unexpected(launched.error().WithContext(context));
   }
-  std::string message = HandoffMessage(request.job_dir, JobEnvironment(request));
+  std::string message =
+      HandoffMessage(request.job_dir, JobEnvironment(request), request.spec_json);
   pid_t pid = 0;
   std::string_view digits = std::string_view(launched->native_id).substr(4);  // "pid:<pid>"
   std::from_chars(digits.data(), digits.data() + digits.size(), pid);

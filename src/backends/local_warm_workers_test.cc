@@ -37,7 +37,7 @@ case "@MODE@" in
 esac
 exec 3<> "$3"
 read -r line <&3
-echo "$line" > "$(dirname "$3")/handoff.json"
+printf "%s\n" "$line" > "$(dirname "$3")/handoff.json"
 case "@MODE@" in
   ok) exit 0 ;;
   stoppable) trap 'exit 143' TERM; while :; do sleep 0.05; done ;;
@@ -84,7 +84,8 @@ class LocalWarmWorkersTest : public ::testing::Test {
                          .api_url = "http://127.0.0.1:1",
                          .job_token = "secret-token",
                          .job_dir = dir_ / "jobs" / job_id,
-                         .environment = {{"USER_VAR", "42"}}};
+                         .environment = {{"USER_VAR", "42"}},
+                         .spec_json = R"({"TrainingJobName": "name-)" + job_id + R"("})"};
   }
 
   // Starts a worker for job "owner" and waits until its agent has started.
@@ -149,6 +150,7 @@ TEST_F(LocalWarmWorkersTest, HandsJobToWaitingWorker) {
   EXPECT_EQ(handoff->environment["TANDEM_JOB_TOKEN"], "secret-token");
   EXPECT_EQ(handoff->environment["TANDEM_JOB_ROOT"], (dir_ / "jobs" / "job-b" / "root").string());
   EXPECT_EQ(handoff->environment["USER_VAR"], "42");
+  EXPECT_EQ(handoff->spec_json, R"({"TrainingJobName": "name-job-b"})");
   EXPECT_TRUE(fs::exists(dir_ / "jobs" / "job-b" / "launch.json"));
 
   auto described = backend_->Describe(launched->native_id);
@@ -218,12 +220,22 @@ TEST_F(LocalWarmWorkersTest, ImageNamesBinary) {
 }
 
 TEST(WarmHandoff, RoundTrips) {
-  std::string message = HandoffMessage("/data/jobs/job-1", {{"A", "1"}, {"B", "x y"}});
+  std::string message =
+      HandoffMessage("/data/jobs/job-1", {{"A", "1"}, {"B", "x y"}}, R"({"TrainingJobName": "a"})");
   EXPECT_TRUE(message.ends_with("\n"));
   auto parsed = ParseHandoff(message);
   ASSERT_TRUE(parsed) << parsed.error().message();
   EXPECT_EQ(parsed->job_dir, "/data/jobs/job-1");
   EXPECT_EQ(parsed->environment, (std::map<std::string, std::string>{{"A", "1"}, {"B", "x y"}}));
+  EXPECT_EQ(parsed->spec_json, R"({"TrainingJobName": "a"})");
+}
+
+TEST(WarmHandoff, SpecIsOptional) {
+  std::string message = HandoffMessage("/data/jobs/job-1", {});
+  EXPECT_EQ(message.find("Spec"), std::string::npos);
+  auto parsed = ParseHandoff(message);
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_EQ(parsed->spec_json, "");
 }
 
 TEST(WarmHandoff, RejectsMalformed) {
@@ -239,6 +251,7 @@ TEST(WarmHandoff, RejectsMalformed) {
       {R"({"JobDir": "/j", "Environment": {"TOKEN": 5}})",
        "warm worker hand-off: Environment.TOKEN must be a string"},
       {R"({"JobDir": "/j", "Environment": {}, "Extra": 1})", "Extra: unknown field"},
+      {R"({"JobDir": "/j", "Environment": {}, "Spec": {}})", "Spec: expected a string"},
   };
   for (const Case& c : cases) {
     auto parsed = ParseHandoff(c.line);

@@ -7,8 +7,10 @@
 namespace tandem::backends {
 
 std::string HandoffMessage(const std::filesystem::path& job_dir,
-                           const std::map<std::string, std::string>& environment) {
+                           const std::map<std::string, std::string>& environment,
+                           const std::string& spec_json) {
   Json message = {{"JobDir", job_dir.string()}, {"Environment", environment}};
+  if (!spec_json.empty()) message["Spec"] = spec_json;
   return message.dump() + "\n";
 }
 
@@ -16,7 +18,7 @@ Result<Handoff> ParseHandoff(std::string_view line) {
   constexpr std::string_view kWhat = "warm worker hand-off";
   TANDEM_ASSIGN_OR_RETURN(Json message, ParseJson(line, kWhat));
   TANDEM_RETURN_IF_ERROR(RequireObject(message, kWhat));
-  TANDEM_RETURN_IF_ERROR(RejectUnknownFields(message, "", {"JobDir", "Environment"}));
+  TANDEM_RETURN_IF_ERROR(RejectUnknownFields(message, "", {"JobDir", "Environment", "Spec"}));
 
   Handoff handoff;
   TANDEM_ASSIGN_OR_RETURN(std::string job_dir, GetString(message, "JobDir", ""));
@@ -34,6 +36,8 @@ Result<Handoff> ParseHandoff(std::string_view line) {
     }
     handoff.environment[name] = value.get<std::string>();
   }
+  TANDEM_ASSIGN_OR_RETURN(auto spec, GetOptionalString(message, "Spec", ""));
+  handoff.spec_json = spec.value_or("");
   return handoff;
 }
 

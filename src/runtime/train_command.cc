@@ -61,6 +61,14 @@ Result<jobs::JobSpec> ReadSpecFile(const std::string& path) {
   return spec;
 }
 
+// Parses the spec a warm worker's hand-off carried.
+Result<jobs::JobSpec> ParseSpecText(const std::string& text) {
+  TANDEM_ASSIGN_OR_RETURN(Json document, ParseJson(text, "Spec of the hand-off"));
+  auto spec = jobs::ParseJobSpec(document);
+  if (!spec) return std::unexpected(spec.error().WithContext("Spec"));
+  return spec;
+}
+
 // Fetches the job and parses its Spec, retrying while the control plane is unreachable.
 Result<jobs::JobSpec> FetchSpec(const TrainSettings& settings) {
   ControlPlaneClient client(settings.api_url, settings.job_id, settings.job_token);
@@ -99,7 +107,8 @@ int RunControlPlaneMode(const TrainSettings& settings, SteadyTime started, StopC
       std::make_unique<ControlPlaneClient>(settings.api_url, settings.job_id, settings.job_token),
       settings.retry);
 
-  auto spec = FetchSpec(settings);
+  Result<jobs::JobSpec> spec =
+      settings.spec_json.empty() ? FetchSpec(settings) : ParseSpecText(settings.spec_json);
   if (!spec) {
     spdlog::error("cannot read the job job={} error=\"{}\"", settings.job_id,
                   spec.error().message());

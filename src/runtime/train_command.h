@@ -29,6 +29,9 @@ struct TrainSettings {
   std::string api_url;    // TANDEM_API_URL
   std::string job_id;     // TANDEM_JOB_ID; non-empty selects control-plane mode
   std::string job_token;  // TANDEM_JOB_TOKEN
+  // The job's spec as JSON text, from a warm worker's hand-off; empty: the
+  // spec is fetched from the control plane.
+  std::string spec_json;
   // TANDEM_EXIT_FILE: where a control-plane mode run writes {"ExitCode": N}
   // just before it exits, so that a backend that is not the process's parent
   // (a restarted control plane) can still learn how it ended. Empty: none.

@@ -105,6 +105,7 @@ int RunWarmAgent(const WarmAgentOptions& options, StopController& stop) {
     return kExitBadHandoff;
   }
   TrainSettings settings = options.settings;
+  settings.spec_json = handoff->spec_json;
   if (Status applied = ApplyEnvironment(settings); !applied) {
     spdlog::error("{}", applied.error().message());
     return kExitBadHandoff;
