@@ -17,8 +17,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -248,12 +250,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void Write(Response response, bool keep_alive, bool head_request) {
     FillMessage(std::move(response), keep_alive, head_request);
     stream_.expires_after(server_.options().idle_timeout);
-    bhttp::async_write(stream_, response_,
-                       [self = shared_from_this(), keep_alive](ErrorCodeT ec, size_t) {
-                         self->EndRequest();
-                         if (ec || !keep_alive) return self->Close();
-                         self->ReadHeader();
-                       });
+    asio::async_write(stream_, ResponseBuffers(),
+                      [self = shared_from_this(), keep_alive](ErrorCodeT ec, size_t) {
+                        self->EndRequest();
+                        if (ec || !keep_alive) return self->Close();
+                        self->ReadHeader();
+                      });
   }
 
   // Sends `response` with "Connection: close", then reads and drops up to
@@ -261,14 +263,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void FailAndClose(Response response, uint64_t unread_bytes) {
     FillMessage(std::move(response), false, false);
     stream_.expires_after(kLingerTime);
-    bhttp::async_write(stream_, response_,
-                       [self = shared_from_this(), unread_bytes](ErrorCodeT ec, size_t) {
-                         self->EndRequest();
-                         if (ec) return self->Close();
-                         ErrorCodeT ignored;
-                         self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                         self->Linger(std::min(unread_bytes, kMaxLingerBytes));
-                       });
+    asio::async_write(stream_, ResponseBuffers(),
+                      [self = shared_from_this(), unread_bytes](ErrorCodeT ec, size_t) {
+                        self->EndRequest();
+                        if (ec) return self->Close();
+                        ErrorCodeT ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->Linger(std::min(unread_bytes, kMaxLingerBytes));
+                      });
   }
 
   void Linger(uint64_t remaining) {
@@ -282,25 +284,38 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
+  // Writes the status line and headers of `response` into response_head_ and
+  // moves its body into response_body_. Both go out in one gathered write.
+  // Beast's message serializer, used before, cost about 9,000 more
+  // instructions per response (callgrind, bench/serving/results-2026-12-04.md).
   void FillMessage(Response response, bool keep_alive, bool head_request) {
-    response_ = {};
+    response_head_.clear();
+    response_body_.clear();
     int status = response.status;
     if (status < 100 || status > 599) {
       spdlog::error("http handler returned an invalid status status={}", status);
       response = ErrorResponse(500, "internal error: invalid HTTP status", "internal");
       status = 500;
     }
-    response_.result(static_cast<unsigned>(status));
-    response_.version(11);
-    if (!response.content_type.empty()) {
-      response_.set(bhttp::field::content_type, response.content_type);
-    }
-    for (const auto& [name, value] : response.headers) response_.insert(name, value);
-    response_.keep_alive(keep_alive);
+    auto out = std::back_inserter(response_head_);
+    const bhttp::status code = bhttp::int_to_status(static_cast<unsigned>(status));
+    fmt::format_to(out, "HTTP/1.1 {} {}\r\n", status, ToStd(bhttp::obsolete_reason(code)));
+    if (!response.content_type.empty()) AppendHeader("Content-Type", response.content_type);
+    for (const auto& [name, value] : response.headers) AppendHeader(name, value);
+    if (!keep_alive) AppendHeader("Connection", "close");
     // Content-Length is the size of the body a GET would get, also for HEAD.
     bool bodiless_status = status < 200 || status == 204;
-    if (!bodiless_status) response_.content_length(response.body.size());
-    if (!head_request && !bodiless_status) response_.body() = std::move(response.body);
+    if (!bodiless_status) fmt::format_to(out, "Content-Length: {}\r\n", response.body.size());
+    response_head_.append("\r\n");
+    if (!head_request && !bodiless_status) response_body_ = std::move(response.body);
+  }
+
+  void AppendHeader(std::string_view name, std::string_view value) {
+    response_head_.append(name).append(": ").append(value).append("\r\n");
+  }
+
+  std::array<asio::const_buffer, 2> ResponseBuffers() const {
+    return {asio::buffer(response_head_), asio::buffer(response_body_)};
   }
 
   void Close() {
@@ -313,7 +328,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> response_;
+  std::string response_head_;  // status line and headers of the response being written
+  std::string response_body_;  // its body
   std::vector<char> linger_buffer_;
   size_t body_limit_ = 0;
   bool counted_ = false;  // this session counts one request in flight
