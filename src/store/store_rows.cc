@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <mutex>
+#include <unordered_map>
 
 namespace tandem::store::rows {
 namespace {
@@ -39,6 +41,23 @@ Result<int64_t> DecodePageToken(std::string_view token) {
 }
 
 }  // namespace
+
+Result<jobs::JobSpec> ParseStoredSpec(const std::string& text, std::string_view field) {
+  constexpr size_t kMaxCachedSpecs = 4096;
+  static std::mutex mutex;
+  static std::unordered_map<std::string, jobs::JobSpec> cache;
+  {
+    std::lock_guard lock(mutex);
+    auto found = cache.find(text);
+    if (found != cache.end()) return found->second;
+  }
+  TANDEM_ASSIGN_OR_RETURN(Json document, ParseStoredJson(text, field));
+  TANDEM_ASSIGN_OR_RETURN(jobs::JobSpec spec, ParseStored(jobs::ParseJobSpec(document), field));
+  std::lock_guard lock(mutex);
+  if (cache.size() >= kMaxCachedSpecs) cache.clear();
+  cache.emplace(text, spec);
+  return spec;
+}
 
 Result<Json> ParseStoredJson(const std::string& text, std::string_view field) {
   auto parsed = ParseJson(text, field);

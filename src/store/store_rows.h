@@ -43,6 +43,12 @@ inline constexpr std::string_view kVersionColumns =
 // Parses a JSON column; a parse failure is kInternal (the stored row is corrupt).
 Result<Json> ParseStoredJson(const std::string& text, std::string_view field);
 
+// Parses the stored JSON text of a job spec. A spec never changes after
+// submit and every event apply reads its job, so results are cached by the
+// exact text (at most a few thousand specs; the cache is emptied when full).
+// Thread-safe.
+Result<jobs::JobSpec> ParseStoredSpec(const std::string& text, std::string_view field);
+
 // Passes a parsed enum name through, turning its error into kInternal.
 template <typename T>
 Result<T> ParseStored(Result<T> parsed, std::string_view field) {
@@ -74,9 +80,8 @@ Result<Job> JobFromRow(const Row& row) {
   job.id = row.Text(0);
   job.name = row.Text(1);
   job.repository = row.Text(2);
-  std::string spec_field = fmt::format("spec of job {}", job.id);
-  TANDEM_ASSIGN_OR_RETURN(Json spec, ParseStoredJson(row.Text(3), spec_field));
-  TANDEM_ASSIGN_OR_RETURN(job.spec, ParseStored(jobs::ParseJobSpec(spec), spec_field));
+  TANDEM_ASSIGN_OR_RETURN(job.spec,
+                          ParseStoredSpec(row.Text(3), fmt::format("spec of job {}", job.id)));
   job.spec_digest = row.Text(4);
 
   jobs::JobState& state = job.state;
