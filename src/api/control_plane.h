@@ -85,18 +85,19 @@ class ControlPlane {
 
   // Handles the end of a job's process as the backend observed it. A job
   // still InProgress or Stopping gets one "backend" event: Stopped
-  // ("stopped: process exited") when it was Stopping, else Failed with the
-  // reason ("process exited with code 3 before reporting completion",
-  // "killed by signal 9"). A job that already ended is left alone. Errors
-  // are logged, not returned, because the caller is a backend thread.
+  // ("stopped: process exited") when it was Stopping; Completed when the
+  // process exited with code 0 after uploading its model package; else Failed
+  // with the reason ("process exited with code 3 before reporting
+  // completion", "killed by signal 9"). A job that already ended is left
+  // alone. Errors are logged, not returned, because the caller is a backend
+  // thread.
   void OnBackendExit(const std::string& job_id, const backends::Observation& observation);
 
   // Queries the backend about every job still InProgress or Stopping and
   // ends those whose process has ended, for example while no control plane
-  // ran. Call once at startup, after SetBackend. Returns how many jobs ended.
-  // Errors: those of the store.
-  // NOTE: this runs only at startup. A periodic reconciler for jobs whose
-  // exit report was lost while the server ran does not exist yet.
+  // ran. Call once at startup, after SetBackend; the periodic Reconciler
+  // (api/reconciler.h) covers the reports lost while the server runs.
+  // Returns how many jobs ended. Errors: those of the store.
   Result<int> ReconcileAtStartup();
 
   // Closes the warm pool of an earlier control plane (WarmPool::RecoverAtStartup)

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/warm_pool.h"
+#include "api/reconciler.h"
 #include "common/crypto.h"
 
 namespace tandem::api {
@@ -210,8 +211,27 @@ Status RecordProcessExit(ApiContext& context, const std::string& job_id,
                          const backends::Observation& observation) {
   TANDEM_ASSIGN_OR_RETURN(store::Job job, context.store.GetJob(job_id));
   if (jobs::IsTerminal(job.state.status)) return Ok();
-  TANDEM_RETURN_IF_ERROR(
-      ApplyAndLog(context, ExitEvent(job, observation, context.clock.NowMillis())));
+  jobs::Event event = ExitEvent(job, observation, context.clock.NowMillis());
+
+  // Exit code 0 after an upload means the runtime finished but its Completed
+  // event was lost, so the uploaded package completes the job, as the
+  // reconciler does.
+  if (observation.state == backends::ObservedState::kSucceeded &&
+      job.state.status == jobs::JobStatus::kInProgress) {
+    TANDEM_ASSIGN_OR_RETURN(std::vector<store::StoredEvent> events,
+                            context.store.ListEvents(job_id));
+    if (std::optional<jobs::ModelPackageRef> uploaded = UploadedPackage(events)) {
+      std::optional<jobs::Event> completed =
+          ReconcilerEvent(job, observation, uploaded, context.clock.NowMillis());
+      if (completed) {
+        event.secondary_status = completed->secondary_status;
+        event.status = completed->status;
+        event.message = completed->message;
+        event.details = completed->details;
+      }
+    }
+  }
+  TANDEM_RETURN_IF_ERROR(ApplyAndLog(context, event));
   return Ok();
 }
 

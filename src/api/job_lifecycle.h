@@ -41,7 +41,9 @@ jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observ
                       int64_t now_ms);
 
 // Records ExitEvent for a job that is InProgress or Stopping; leaves a job
-// that already ended alone. Errors: those of the store.
+// that already ended alone. A job InProgress whose process exited with code 0
+// after uploading its model package ends Completed with that package instead
+// (its Completed event was lost). Errors: those of the store.
 Status RecordProcessExit(ApiContext& context, const std::string& job_id,
                          const backends::Observation& observation);
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Two `tandem server` processes on one PostgreSQL database: exactly one holds
-# the reconciler leader lock; after kill -9 of the leader, the other takes it.
+# the reconciler leader lock and runs the startup reconcile; after kill -9 of
+# the leader, the other takes the lock.
 # Usage: reconciler_leader_test.sh TANDEM_BINARY POSTGRESQL_URL
 set -u
 tandem=$1
@@ -35,6 +36,9 @@ wait_for "$work/b/log" "control plane listening" || exit 1
 sleep 2  # two reconciler intervals: the standby must not have taken the lock
 if grep -q "$leader_text" "$work/b/log"; then
   echo "both servers hold the reconciler lock"; exit 1
+fi
+if ! grep -q "startup reconcile skipped" "$work/b/log"; then
+  echo "the standby ran the startup reconcile"; cat "$work/b/log"; exit 1
 fi
 kill -9 "${pids[0]}"
 wait_for "$work/b/log" "$leader_text" || exit 1

@@ -67,7 +67,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const ServerFlags& flags,
 // Returns the reconciler's leader check: over PostgreSQL the process
 // reconciles only while it holds the "reconciler" advisory lock, taking it
 // over when its holder dies; over SQLite this process owns the database.
-// Called on the reconciler's thread only.
+// Not thread-safe: called once at startup, then on the reconciler's thread only.
 Reconciler::LeaderCheck MakeLeaderCheck(const ServerFlags& flags) {
   if (!IsPostgresUrl(flags.database)) return nullptr;
   auto lock = std::make_shared<std::unique_ptr<store::LeaderLock>>();
@@ -216,15 +216,22 @@ Status RunServer(const ServerFlags& flags) {
   // planes over one PostgreSQL database would close each other's pools here;
   // sharing them would take a pool table with an owner per server.
   TANDEM_RETURN_IF_ERROR(plane.StartWarmPool(kWarmPoolSweepInterval));
-  // NOTE: over PostgreSQL every server reconciles at startup; the fixed event
-  // ids make a job's end recorded once even when two do it at the same time.
-  TANDEM_ASSIGN_OR_RETURN(int ended, plane.ReconcileAtStartup());
-  if (ended > 0) spdlog::info("jobs ended while no control plane ran count={}", ended);
+  // Over PostgreSQL only the holder of the reconciler lock reconciles, at
+  // startup as well as periodically.
+  // NOTE: a standby that takes the lock over later runs only the periodic
+  // passes, not the startup reconcile; that would take a hook on acquisition.
+  Reconciler::LeaderCheck is_leader = MakeLeaderCheck(flags);
+  if (!is_leader || is_leader()) {
+    TANDEM_ASSIGN_OR_RETURN(int ended, plane.ReconcileAtStartup());
+    if (ended > 0) spdlog::info("jobs ended while no control plane ran count={}", ended);
+  } else {
+    spdlog::info("startup reconcile skipped: another control plane holds the reconciler lock");
+  }
   Reconciler reconciler(
       ReconcilerOptions{.interval = std::chrono::seconds(flags.reconcile_interval_seconds),
                         .quiet = std::chrono::seconds(flags.reconcile_quiet_seconds)},
       *store, [&backends](std::string_view name) { return backends->Find(name); },
-      SystemClock::Instance(), MakeLeaderCheck(flags));
+      SystemClock::Instance(), std::move(is_leader));
   reconciler.Start();
   std::unique_ptr<ConfigWatcher> watcher;
   if (!flags.config_file.empty()) {
