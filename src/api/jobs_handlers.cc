@@ -16,7 +16,21 @@
 namespace tandem::api {
 namespace {
 
-// POST /jobs: validate, confine paths, store (idempotent), launch once.
+// Chooses the job's backend from its repository and its Backend field.
+// Errors: those of BackendSet::Route (400 or 403 with the reason).
+Result<RouteChoice> RouteJob(const ApiContext& context, const jobs::JobSpec& spec) {
+  if (context.backends == nullptr) {
+    return Unavailable("no compute backend is configured");
+  }
+  Result<RouteChoice> route = context.backends->Route(spec.repository, spec.backend);
+  if (!route) {
+    spdlog::info("job rejected by routing name={} repository={} error={}",
+                 spec.training_job_name, spec.repository, route.error().message());
+  }
+  return route;
+}
+
+// POST /jobs: validate, confine paths, route, store (idempotent), launch once.
 Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
   TANDEM_RETURN_IF_ERROR(context.auth.RequireAdmin(request));
   TANDEM_ASSIGN_OR_RETURN(Json document, ParseJson(request.body, "request body"));
@@ -28,6 +42,7 @@ Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
   }
   TANDEM_RETURN_IF_ERROR(ConfineSpecPaths(spec, context.options.input_roots));
   TANDEM_RETURN_IF_ERROR(jobs::CheckKeepAlivePeriod(spec, context.options.max_keep_alive_seconds));
+  TANDEM_ASSIGN_OR_RETURN(RouteChoice route, RouteJob(context, spec));
 
   std::string job_token = context.auth.JobToken(spec.repository, spec.training_job_name);
   TANDEM_ASSIGN_OR_RETURN(
@@ -37,9 +52,14 @@ Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
     spdlog::debug("job resubmitted with the same spec job={}", created.job.id);
     return JobResponse(200, created.job);
   }
-  spdlog::info("job created job={} name={} repository={}", created.job.id, created.job.name,
-               created.job.repository);
-  TANDEM_ASSIGN_OR_RETURN(store::Job launched, LaunchJob(context, created.job, job_token));
+  spdlog::info("job created job={} name={} repository={} backend={} route={}", created.job.id,
+               created.job.name, created.job.repository, route.backend, route.route);
+
+  // The backend is stored before the launch, so a failed launch still shows it.
+  store::Job job = created.job;
+  TANDEM_RETURN_IF_ERROR(context.store.SetBackend(job.id, route.backend, ""));
+  job.backend = route.backend;
+  TANDEM_ASSIGN_OR_RETURN(store::Job launched, LaunchJob(context, job, job_token));
   return JobResponse(201, launched);
 }
 
