@@ -15,6 +15,8 @@
 
 namespace tandem::api {
 
+class AdmissionController;
+
 class WarmPool;
 
 struct ApiContext {
@@ -29,6 +31,8 @@ struct ApiContext {
   std::unique_ptr<BackendSet> owned_backends;
   // The kept workers (api/warm_pool.h); set by ControlPlane, never null after.
   WarmPool* warm_pool = nullptr;
+  // The job queue (api/admission_controller.h); set by ControlPlane, never null after.
+  AdmissionController* admission = nullptr;
 
   // The URL launched jobs use to reach this server; options.api_url until
   // SetApiUrl replaces it (once the server's port is known).

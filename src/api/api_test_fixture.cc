@@ -67,7 +67,8 @@ void ApiTest::SetUp() {
                               .input_roots = {input_root_},
                               .api_url = "http://127.0.0.1:1",
                               .admin_token = std::string(kAdminToken),
-                              .stop_grace = std::chrono::seconds(7)};
+                              .stop_grace = std::chrono::seconds(7),
+                              .admission_limits = admission_limits_};
   plane_ = std::make_unique<ControlPlane>(options, *store_, *artifacts_, clock_);
   plane_->SetBackend(&backend_);
   router_ = std::make_unique<http::Router>();

@@ -70,6 +70,8 @@ class ApiTest : public ::testing::Test {
   std::filesystem::path data_dir_;
   std::filesystem::path input_root_;
   FakeClock clock_{kStartMillis};
+  // Passed to the ControlPlane by SetUp; a test fixture may set it in its constructor.
+  AdmissionLimits admission_limits_;
   FakeBackend backend_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<registry::ArtifactStore> artifacts_;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/admission_controller.h"
 #include "api/api_context.h"
 #include "api/job_lifecycle.h"
 #include "api/warm_pool.h"
@@ -12,6 +13,8 @@ namespace tandem::api {
 struct ControlPlane::State {
   ApiContext context;
   std::unique_ptr<WarmPool> warm_pool;
+  // Declared after `context`, so it is destroyed (its thread stopped) first.
+  std::unique_ptr<AdmissionController> admission;
 };
 
 ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
@@ -25,6 +28,9 @@ ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
       .clock = clock,
       .auth = Authenticator(std::move(admin_token)),
   }});
+  state_->admission = std::make_unique<AdmissionController>(
+      state_->context, AdmissionOptions{.limits = state_->context.options.admission_limits});
+  state_->context.admission = state_->admission.get();
   ApiContext* context = &state_->context;
   state_->warm_pool = std::make_unique<WarmPool>(
       store, [context](std::string_view name) { return FindBackend(*context, name); }, clock,
@@ -88,8 +94,17 @@ int ControlPlane::SweepWarmPool() { return state_->warm_pool->Sweep(); }
 void ControlPlane::TerminateWarmPool() { state_->warm_pool->TerminateAll(); }
 
 Result<int> ControlPlane::ReconcileAtStartup() {
-  return ReconcileNonTerminalJobs(state_->context, /*startup=*/true);
+  return ReconcileNonTerminalJobs(state_->context);
 }
+
+Result<int> ControlPlane::AdmitWaitingJobs() { return state_->admission->RunPass(); }
+
+void ControlPlane::StartAdmission(std::function<bool()> is_leader,
+                                  std::chrono::milliseconds interval) {
+  state_->admission->Start(std::move(is_leader), interval);
+}
+
+void ControlPlane::StopAdmission() { state_->admission->Stop(); }
 
 size_t ControlPlane::BodyLimit(std::string_view method, std::string_view path) {
   if (method == "PUT" && path.starts_with("/api/v1/jobs/") && path.ends_with("/model-package")) {

@@ -18,11 +18,13 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "api/admission.h"
 #include "api/backend_set.h"
 #include "backends/backend.h"
 #include "common/clock.h"
@@ -51,6 +53,9 @@ struct ControlPlaneOptions {
   // The largest ResourceConfig.KeepAlivePeriodInSeconds a submitted job may
   // ask for; larger values are rejected with 400.
   int64_t max_keep_alive_seconds = 3600;
+  // Limits on running jobs; a job over a limit waits, Pending, until it fits
+  // (api/admission.h has the order).
+  AdmissionLimits admission_limits;
 };
 
 class ControlPlane {
@@ -99,6 +104,22 @@ class ControlPlane {
   // (api/reconciler.h) covers the reports lost while the server runs.
   // Returns how many jobs ended. Errors: those of the store.
   Result<int> ReconcileAtStartup();
+
+  // Launches the waiting jobs that fit under the admission limits: those that
+  // waited for a running job to end, and those a stopped control plane stored
+  // without launching. Runs on its own when a job ends and in the background
+  // (StartAdmission); tests call it directly. Does nothing on a server that is
+  // not the leader. Returns how many jobs it launched. Errors: those of the store.
+  Result<int> AdmitWaitingJobs();
+
+  // Starts the background thread of the job queue: a pass every `interval`,
+  // the first at once. `is_leader` (empty: always) tells whether this server
+  // may admit (over PostgreSQL, whether it holds the admission lock); it is
+  // called on that thread only. Call after SetApiUrl, because launched jobs
+  // get the API URL. StopAdmission (or the destructor) stops the thread; call
+  // it before the backends go away.
+  void StartAdmission(std::function<bool()> is_leader, std::chrono::milliseconds interval);
+  void StopAdmission();
 
   // Closes the warm pool of an earlier control plane (WarmPool::RecoverAtStartup)
   // and starts expiring kept workers every `sweep_interval`. Call once at

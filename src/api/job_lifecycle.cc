@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "api/warm_pool.h"
 #include "api/reconciler.h"
+#include "api/admission_controller.h"
+#include "api/warm_pool.h"
 #include "common/crypto.h"
 
 namespace tandem::api {
@@ -98,6 +99,11 @@ Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& e
     spdlog::info("model version registered model={} version={} job={} digest={}",
                  result->registered->model_name, result->registered->version, job.id,
                  result->registered->package_digest);
+  }
+  // A job that ended frees capacity for the next waiting job.
+  if (!result->duplicate && result->verdict == jobs::Verdict::kAccepted &&
+      jobs::IsTerminal(job.state.status) && context.admission != nullptr) {
+    context.admission->OnJobEnded();
   }
   return result;
 }
@@ -238,16 +244,10 @@ Status RecordProcessExit(ApiContext& context, const std::string& job_id,
 namespace {
 
 // Returns true when the job was ended.
-Result<bool> ReconcileJob(ApiContext& context, const store::Job& job, bool startup) {
-  if (job.native_id.empty()) {
-    if (!startup) return false;  // its launch may be under way
-    jobs::Event event = MakeEvent(
-        job.id, "api-never-launched", jobs::EventSource::kApi, jobs::SecondaryStatus::kFailed,
-        "the control plane stopped before launching the job; submit it again under a new name",
-        context.clock.NowMillis());
-    TANDEM_RETURN_IF_ERROR(ApplyAndLog(context, event));
-    return true;
-  }
+Result<bool> ReconcileJob(ApiContext& context, const store::Job& job) {
+  // A job without a native id waits in the queue, or its launch is under way;
+  // the admission controller launches it.
+  if (job.native_id.empty()) return false;
   std::shared_ptr<backends::Backend> backend = FindBackend(context, job.backend);
   if (backend == nullptr) {
     spdlog::warn("cannot query a job's backend: it is not configured job={} backend={}", job.id,
@@ -270,12 +270,12 @@ Result<bool> ReconcileJob(ApiContext& context, const store::Job& job, bool start
 
 }  // namespace
 
-Result<int> ReconcileNonTerminalJobs(ApiContext& context, bool startup) {
+Result<int> ReconcileNonTerminalJobs(ApiContext& context) {
   if (context.backends == nullptr) return 0;
   TANDEM_ASSIGN_OR_RETURN(std::vector<store::Job> jobs, context.store.ListNonTerminalJobs());
   int ended = 0;
   for (const store::Job& job : jobs) {
-    Result<bool> result = ReconcileJob(context, job, startup);
+    Result<bool> result = ReconcileJob(context, job);
     if (!result) {
       spdlog::error("cannot reconcile job job={} error={}", job.id, result.error().message());
     } else if (*result) {

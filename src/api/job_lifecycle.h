@@ -48,12 +48,12 @@ Status RecordProcessExit(ApiContext& context, const std::string& job_id,
                          const backends::Observation& observation);
 
 // Queries the backend about every job still InProgress or Stopping and
-// records the end of each one whose process has ended or vanished. At
-// `startup`, a job without a native id was never launched (the previous
-// server stopped between storing and launching it) and ends Failed.
+// records the end of each one whose process has ended or vanished. A job
+// without a native id is left to the admission controller, which launches it
+// or keeps it waiting, also when a stopped server stored it without launching it.
 // Backends that cannot be queried leave the job as it is. Returns how many
 // jobs were ended. Errors: those of listing the jobs.
-Result<int> ReconcileNonTerminalJobs(ApiContext& context, bool startup);
+Result<int> ReconcileNonTerminalJobs(ApiContext& context);
 
 // Applies `event` and logs a model registration. Retries a few times when a
 // concurrent writer won (kAborted).

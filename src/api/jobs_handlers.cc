@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "algorithms/algorithm.h"
+#include "api/admission_controller.h"
 #include "api/api_context.h"
 #include "api/input_roots.h"
 #include "api/job_lifecycle.h"
@@ -30,7 +31,7 @@ Result<RouteChoice> RouteJob(const ApiContext& context, const jobs::JobSpec& spe
   return route;
 }
 
-// POST /jobs: validate, confine paths, route, store (idempotent), launch once.
+// POST /jobs: validate, confine paths, route, store (idempotent), launch once or queue.
 Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
   TANDEM_RETURN_IF_ERROR(context.auth.RequireAdmin(request));
   TANDEM_ASSIGN_OR_RETURN(Json document, ParseJson(request.body, "request body"));
@@ -59,7 +60,7 @@ Result<http::Response> SubmitJob(ApiContext& context, http::Request& request) {
   store::Job job = created.job;
   TANDEM_RETURN_IF_ERROR(context.store.SetBackend(job.id, route.backend, ""));
   job.backend = route.backend;
-  TANDEM_ASSIGN_OR_RETURN(store::Job launched, LaunchJob(context, job, job_token));
+  TANDEM_ASSIGN_OR_RETURN(store::Job launched, context.admission->Submit(job, job_token));
   return JobResponse(201, launched);
 }
 

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ namespace fs = std::filesystem;
 
 constexpr std::chrono::seconds kDrainTimeout{10};
 constexpr int kServerThreads = 4;
+// How often the job queue looks for jobs to admit besides when a job ends.
+constexpr std::chrono::seconds kAdmissionInterval{2};
 // How often kept workers are checked for expiry and death.
 constexpr std::chrono::seconds kWarmPoolSweepInterval{1};
 
@@ -48,6 +51,7 @@ struct ServerFlags {
   std::string database;  // postgresql:// URL or SQLite path; empty: DATA_DIR/tandem.db
   int64_t reconcile_interval_seconds = 10;
   int64_t reconcile_quiet_seconds = 30;
+  AdmissionLimits admission_limits;
   int64_t max_keep_alive_seconds = 3600;
   std::string config_file;  // routing configuration; empty: one local backend
   int64_t config_poll_seconds = 2;
@@ -64,28 +68,31 @@ Result<std::unique_ptr<store::Store>> OpenStore(const ServerFlags& flags,
   return store::OpenSqliteStore(path);
 }
 
-// Returns the reconciler's leader check: over PostgreSQL the process
-// reconciles only while it holds the "reconciler" advisory lock, taking it
-// over when its holder dies; over SQLite this process owns the database.
-// Not thread-safe: called once at startup, then on the reconciler's thread only.
-Reconciler::LeaderCheck MakeLeaderCheck(const ServerFlags& flags) {
+// Returns the leader check of a singleton ("reconciler", "admission"): over
+// PostgreSQL the process leads only while it holds the advisory lock of that
+// name, taking it over when its holder dies; over SQLite this process owns
+// the database. `role` completes the log line of an acquisition ("this
+// process reconciles"). Not thread-safe: called once at startup, then on the
+// singleton's thread only.
+std::function<bool()> MakeLeaderCheck(const ServerFlags& flags, std::string lock_name,
+                                      std::string role) {
   if (!IsPostgresUrl(flags.database)) return nullptr;
   auto lock = std::make_shared<std::unique_ptr<store::LeaderLock>>();
   std::string url = flags.database;
-  return [lock, url] {
+  return [lock, url, lock_name, role] {
     if (*lock && (*lock)->held()) return true;
     if (*lock) {
-      spdlog::warn("reconciler leader lock lost; standing by");
+      spdlog::warn("{} leader lock lost; standing by", lock_name);
       lock->reset();
     }
     Result<std::unique_ptr<store::LeaderLock>> taken =
-        store::TryAcquireLeaderLock(url, "reconciler");
+        store::TryAcquireLeaderLock(url, lock_name);
     if (!taken) {
-      spdlog::warn("cannot try the reconciler leader lock error={}", taken.error().message());
+      spdlog::warn("cannot try the {} leader lock error={}", lock_name, taken.error().message());
       return false;
     }
     if (!*taken) return false;
-    spdlog::info("reconciler leader lock acquired; this process reconciles");
+    spdlog::info("{} leader lock acquired; {}", lock_name, role);
     *lock = std::move(*taken);
     return true;
   };
@@ -181,6 +188,7 @@ Status RunServer(const ServerFlags& flags) {
     return InvalidArgument(fmt::format("--reconcile-quiet-seconds {} is invalid, expected 0 or more",
                                        flags.reconcile_quiet_seconds));
   }
+  TANDEM_RETURN_IF_ERROR(ValidateAdmissionLimits(flags.admission_limits));
 
   if (flags.max_keep_alive_seconds < 0 ||
       flags.max_keep_alive_seconds > jobs::kMaxKeepAliveCeilingSeconds) {
@@ -204,7 +212,8 @@ Status RunServer(const ServerFlags& flags) {
                               .input_roots = input_roots,
                               .api_url = LocalUrl(flags.host, flags.port),
                               .admin_token = std::move(admin_token),
-                              .stop_grace = std::chrono::seconds(flags.stop_grace_seconds)};
+                              .stop_grace = std::chrono::seconds(flags.stop_grace_seconds),
+                              .admission_limits = flags.admission_limits};
   options.max_keep_alive_seconds = flags.max_keep_alive_seconds;
   ControlPlane plane(std::move(options), *store, *artifacts, SystemClock::Instance());
   TANDEM_ASSIGN_OR_RETURN(
@@ -220,7 +229,8 @@ Status RunServer(const ServerFlags& flags) {
   // startup as well as periodically.
   // NOTE: a standby that takes the lock over later runs only the periodic
   // passes, not the startup reconcile; that would take a hook on acquisition.
-  Reconciler::LeaderCheck is_leader = MakeLeaderCheck(flags);
+  Reconciler::LeaderCheck is_leader =
+      MakeLeaderCheck(flags, "reconciler", "this process reconciles");
   if (!is_leader || is_leader()) {
     TANDEM_ASSIGN_OR_RETURN(int ended, plane.ReconcileAtStartup());
     if (ended > 0) spdlog::info("jobs ended while no control plane ran count={}", ended);
@@ -254,6 +264,10 @@ Status RunServer(const ServerFlags& flags) {
   TANDEM_ASSIGN_OR_RETURN(uint16_t port, server.Start());
   std::string url = LocalUrl(flags.host, port);
   plane.SetApiUrl(url);
+  // Queued jobs, and jobs a stopped server stored without launching, start
+  // here; over PostgreSQL only the holder of the "admission" lock admits.
+  plane.StartAdmission(MakeLeaderCheck(flags, "admission", "this process admits jobs"),
+                       kAdmissionInterval);
 
   // The scheduler fires the runs of schedules through the routes above, once
   // the API URL that launched jobs get is final. Over PostgreSQL only the
@@ -278,6 +292,7 @@ Status RunServer(const ServerFlags& flags) {
   scheduler.Stop();
   if (watcher) watcher->Stop();
   reconciler.Stop();
+  plane.StopAdmission();
   plane.TerminateWarmPool();
   backends.reset();
   spdlog::info("control plane stopped");
@@ -313,6 +328,15 @@ void AddServerCommand(CLI::App& app, CommandAction& action) {
                       "the reconciler asks the backend about a job once its last event is "
                       "this old")
       ->default_val(30);
+  command->add_option("--max-running-jobs", flags->admission_limits.max_running_jobs,
+                      "jobs that may run at once over every repository; a job over the limit "
+                      "waits, Pending (0: unlimited)")
+      ->default_val(0);
+  command->add_option("--max-running-jobs-per-repository",
+                      flags->admission_limits.max_running_jobs_per_repository,
+                      "jobs of one repository that may run at once; a job over the limit "
+                      "waits, Pending (0: unlimited)")
+      ->default_val(0);
   command->add_option("--config", flags->config_file,
                       "routing configuration file (JSON, docs/routing.md): backends and the "
                       "routes of repositories to them; reloaded on SIGHUP and when it changes "
