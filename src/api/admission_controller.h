@@ -109,7 +109,11 @@ class AdmissionController {
   std::set<std::string> submitting_;
   std::atomic<bool> leader_{true};    // the last result of is_leader_
   std::atomic<bool> shared_store_{false};  // true once Start got a LeaderCheck
-  std::string cursor_;             // AdmissionDecision::cursor; guarded by mutex_
+  // AdmissionDecision::cursor; guarded by mutex_.
+  // NOTE: kept in memory only, so after a restart or a change of leader the
+  // turns start again at the first repository name; keeping fairness across
+  // them would take storing the cursor with the jobs.
+  std::string cursor_;
   bool pass_running_ = false;      // guarded by mutex_
   bool pass_requested_ = false;    // guarded by mutex_
   bool stopping_ = false;          // guarded by mutex_
