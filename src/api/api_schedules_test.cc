@@ -126,6 +126,17 @@ TEST_F(ApiSchedulesTest, RejectsTemplatePathOutsideInputRoots) {
   EXPECT_EQ(Send("GET", "/api/v1/schedules/retrain").status, 404);
 }
 
+TEST_F(ApiSchedulesTest, RejectsBadRunLimit) {
+  CreateSchedule(Definition());
+  for (const char* limit : {"0", "201", "x"}) {
+    SCOPED_TRACE(limit);
+    http::Response response =
+        Send("GET", fmt::format("/api/v1/schedules/retrain?run_limit={}", limit));
+    EXPECT_EQ(response.status, 400) << response.body;
+    EXPECT_THAT(BodyOf(response)["error"].get<std::string>(), HasSubstr("run_limit"));
+  }
+}
+
 TEST_F(ApiSchedulesTest, MutatingCallsNeedAdminToken) {
   EXPECT_EQ(Post(Definition(), "").status, 401);
   EXPECT_EQ(Post(Definition(), "wrong-token").status, 401);

@@ -61,10 +61,6 @@ Result<int> List(const ScheduleOptions& options) {
 }
 
 Result<int> Describe(const ScheduleOptions& options) {
-  if (options.runs < 1 || options.runs > 200) {
-    return InvalidArgument(
-        fmt::format("--runs {} is invalid, expected a number from 1 to 200", options.runs));
-  }
   TANDEM_ASSIGN_OR_RETURN(ApiClient client, ApiClient::FromOptions(options.client));
   TANDEM_ASSIGN_OR_RETURN(
       ApiResponse response,
@@ -153,7 +149,8 @@ void AddScheduleCommands(CLI::App& app, CommandAction& action) {
                                      options, action, Describe);
   describe->add_option("name", options->name, "schedule name")->required();
   describe->add_option("--runs", options->runs, "number of past runs to show (1-200)")
-      ->default_val(20);
+      ->default_val(20)
+      ->check(CLI::Range(1, 200));
   describe->add_flag("--json", options->json, "print the schedule as JSON");
 
   CLI::App* pause = AddSubcommand(*schedule, "pause", "stop firing runs (admin token)", options,
