@@ -256,6 +256,10 @@ std::optional<LaunchInfo> LocalBackend::AdoptUnrecordedLaunch(const LaunchReques
   // launch can have started and the /proc scan is skipped.
   std::error_code error;
   if (!fs::exists(request.job_dir / "job.log", error)) return std::nullopt;
+  // NOTE: a runtime that started without a record and has already exited
+  // is not found here, so its job starts again. That needs a runtime whose
+  // end never reached the store (killed, or its reports failed for the whole
+  // retry window); closing it would take a record written before the spawn.
   std::vector<pid_t> found =
       FindSessionLeadersWithEnvironment(fmt::format("TANDEM_JOB_ID={}", request.job_id));
   if (found.empty()) return std::nullopt;
