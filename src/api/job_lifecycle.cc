@@ -5,6 +5,7 @@
 
 #include "api/reconciler.h"
 #include "api/admission_controller.h"
+#include "api/end_cause.h"
 #include "api/warm_pool.h"
 #include "common/crypto.h"
 
@@ -198,6 +199,10 @@ jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observ
   if (job.state.status == jobs::JobStatus::kStopping) {
     return MakeEvent(job.id, "backend-exit", jobs::EventSource::kBackend,
                      jobs::SecondaryStatus::kStopped, "stopped: process exited", now_ms);
+  }
+  if (std::optional<CauseEnding> ending = EndingForCause(job, observation)) {
+    return MakeEvent(job.id, "backend-exit", jobs::EventSource::kBackend, ending->secondary,
+                     std::move(ending->message), now_ms);
   }
   std::string reason;
   if (observation.exit_code) {

@@ -34,7 +34,8 @@ Result<store::Job> StopJob(ApiContext& context, const std::string& job_id);
 
 // Returns the event the backend posts when a job's process ended while the
 // job had not: Stopped/Stopped "stopped: process exited" for a Stopping job,
-// else Failed/Failed with a reason built from `observation`.
+// else the ending of the observation's end cause (api/end_cause.h) when it
+// names one, else Failed/Failed with a reason built from `observation`.
 // The event id is fixed per job ("backend-exit"), so a repeated report is
 // dropped as a duplicate.
 jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observation,

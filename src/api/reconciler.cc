@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/end_cause.h"
+
 namespace tandem::api {
 namespace {
 
@@ -94,6 +96,9 @@ std::optional<jobs::Event> ReconcilerEvent(const store::Job& job,
       return event;
     }
     case ObservedState::kFailed:
+      if (std::optional<CauseEnding> ending = EndingForCause(job, observation)) {
+        return EndEvent(job, ending->secondary, std::move(ending->message), now_ms);
+      }
       return EndEvent(job, SecondaryStatus::kFailed, FailureReason(observation), now_ms);
     default:
       return EndEvent(job, SecondaryStatus::kFailed, "process no longer running", now_ms);

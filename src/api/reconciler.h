@@ -9,7 +9,9 @@
 //                           (PackageUploadedEvent) when there is one, so the
 //                           store registers it exactly once; else Failed
 //                           "process exited with code 0 but never reported completion"
-//   Failed                  Failed with the backend's reason
+//   Failed                  Failed with the backend's reason, or as its end
+//                           cause names (api/end_cause.h): MaxRuntimeExceeded,
+//                           Interrupted, out of memory, cancelled outside tandem
 //   Gone                    Failed "process no longer running"
 //   could not ask, Unknown  nothing; logged at WARN and counted
 // A Stopping job whose process ended or is gone ends Stopped.

@@ -209,5 +209,75 @@ TEST(ReconcilerEventTest, EachAnswerGivesTheExactEvent) {
   EXPECT_EQ(completed->details["ModelPackage"]["SizeBytes"], 7);
 }
 
+// Each backend end cause through a full pass: the stored job's status,
+// secondary status and failure reason.
+class ReconcilerEndCauseTest : public ReconcilerTest {
+ protected:
+  void AnswerFailed(backends::EndCause cause, std::string reason) {
+    scripted_.answers[native_id_] = {
+        .state = backends::ObservedState::kFailed, .reason = std::move(reason), .cause = cause};
+  }
+};
+
+TEST_F(ReconcilerEndCauseTest, TimeoutEndsMaxRuntimeExceeded) {
+  AnswerFailed(backends::EndCause::kMaxRuntimeExceeded, "Slurm job 7 TIMEOUT");
+  EXPECT_EQ(PassAfterQuiet().ended, 1);
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(job.state.secondary_status, jobs::SecondaryStatus::kMaxRuntimeExceeded);
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("StoppingCondition.MaxRuntimeInSeconds"));
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("Slurm job 7 TIMEOUT"));
+}
+
+TEST_F(ReconcilerEndCauseTest, OutOfMemoryNamesMemory) {
+  AnswerFailed(backends::EndCause::kOutOfMemory, "Slurm job 7 OUT_OF_MEMORY");
+  PassAfterQuiet();
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(job.state.secondary_status, jobs::SecondaryStatus::kFailed);
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("ran out of memory"));
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("Slurm job 7 OUT_OF_MEMORY"));
+}
+
+TEST_F(ReconcilerEndCauseTest, CancelledOutsideTandemEndsFailed) {
+  AnswerFailed(backends::EndCause::kCancelled, "Slurm job 7 CANCELLED");
+  PassAfterQuiet();
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(job.state.secondary_status, jobs::SecondaryStatus::kFailed);
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("cancelled"));
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("not through tandem"));
+}
+
+TEST_F(ReconcilerEndCauseTest, CancelledWhileStoppingEndsStopped) {
+  ASSERT_EQ(Send("POST", fmt::format("/api/v1/jobs/{}/stop", job_id_)).status / 100, 2);
+  ASSERT_EQ(Job().state.status, jobs::JobStatus::kStopping);
+  AnswerFailed(backends::EndCause::kCancelled, "Slurm job 7 CANCELLED");
+  PassAfterQuiet();
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kStopped);
+  EXPECT_EQ(job.state.secondary_status, jobs::SecondaryStatus::kStopped);
+  EXPECT_TRUE(job.state.failure_reason.empty());
+}
+
+TEST_F(ReconcilerEndCauseTest, NodeFailureEndsInterrupted) {
+  AnswerFailed(backends::EndCause::kInterrupted, "Slurm job 7 NODE_FAIL");
+  PassAfterQuiet();
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(job.state.secondary_status, jobs::SecondaryStatus::kInterrupted);
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("node failure or preemption"));
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("Slurm job 7 NODE_FAIL"));
+  // A later pass leaves the ended job alone.
+  EXPECT_EQ(PassAfterQuiet().examined, 0);
+}
+
+TEST_F(ReconcilerEndCauseTest, UnspecifiedKeepsTheBackendReason) {
+  AnswerFailed(backends::EndCause::kUnspecified, "Slurm job 7 FAILED, exit code 2");
+  PassAfterQuiet();
+  EXPECT_EQ(Job().state.secondary_status, jobs::SecondaryStatus::kFailed);
+  EXPECT_EQ(Job().state.failure_reason, "Slurm job 7 FAILED, exit code 2");
+}
+
 }  // namespace
 }  // namespace tandem::api

@@ -53,16 +53,14 @@ enum class ObservedState { kUnknown, kPending, kRunning, kSucceeded, kFailed, kG
 // Returns "Unknown", "Pending", "Running", "Succeeded", "Failed" or "Gone".
 std::string_view Name(ObservedState state);
 
-// Why a launch ended, when the backend knows more than the exit status: the
-// job's secondary status as the comments below name it.
-// NOTE: the reconciler (api/reconciler.cc) does not read it yet, so such a job
-// ends Failed with the backend's reason. Mapping it takes a case per cause in
-// ReconcilerEvent, and a retry per RetryStrategy for kInterrupted.
+// Why a launch ended, when the backend can tell more than the exit status. The
+// reconciler and the exit report turn it into the job's secondary status and
+// failure reason (api/end_cause.h).
 enum class EndCause {
   kUnspecified,         // Succeeded or Failed by the exit status alone
   kCancelled,           // cancelled on the compute, not through tandem (e.g. scancel)
   kMaxRuntimeExceeded,  // the compute's time limit ended it: MaxRuntimeExceeded
-  kInterrupted,         // node failure or preemption: Interrupted, retried per RetryStrategy
+  kInterrupted,         // node failure or preemption: Interrupted, not retried yet
   kOutOfMemory,         // killed for exceeding its memory: Failed, reason OutOfMemory
 };
 
