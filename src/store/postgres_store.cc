@@ -243,6 +243,8 @@ class PostgresStore final : public Store {
                      const jobs::WarmPoolState& state) override;
   Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
   Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) override;
+  std::vector<Result<ApplyResult>> ApplyEvents(std::span<const jobs::Event> events,
+                                               int64_t now_ms) override;
   Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) override;
   Result<std::vector<ModelSummary>> ListModels() override;
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) override;
@@ -589,47 +591,88 @@ Status PostgresStore::SetJobTokenDigest(std::string_view job_id, std::string job
 // ---------------------------------------------------------------------------
 // Events
 
-Result<ApplyResult> PostgresStore::ApplyEvent(const jobs::Event& event, int64_t now_ms) {
-  TANDEM_ASSIGN_OR_RETURN(std::optional<jobs::ModelPackageRef> package,
-                          jobs::ModelPackageOf(event));
-  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
-  TANDEM_ASSIGN_OR_RETURN(PgTransaction transaction, PgTransaction::Begin(*db));
-
+Result<rows::PendingApply> ApplyInTransaction(PgConnection& db, const jobs::Event& event,
+                                              const std::optional<jobs::ModelPackageRef>& package,
+                                              int64_t now_ms) {
   // Step 1: lock the job's row; other writers of this job wait until commit.
-  TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(*db, event.job_id, /*lock=*/true));
+  TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(db, event.job_id, /*lock=*/true));
 
   // Step 2: an event id seen before changes nothing.
-  TANDEM_ASSIGN_OR_RETURN(std::optional<StoredEvent> seen, FindEvent(*db, job.id, event.event_id));
+  TANDEM_ASSIGN_OR_RETURN(std::optional<StoredEvent> seen, FindEvent(db, job.id, event.event_id));
   if (seen) {
-    TANDEM_RETURN_IF_ERROR(transaction.Commit());
-    return rows::DuplicateResult(*seen, std::move(job));
+    jobs::JobStatus status = job.state.status;
+    return rows::PendingApply{rows::DuplicateResult(*seen, std::move(job)), status};
   }
 
   // Step 3: the state machine decides; the event is kept either way. The
   // unique (job_id, event_id) stays the final guard against a second copy.
   rows::EventDecision decision = rows::DecideEvent(job, event, package.has_value(), now_ms);
-  TANDEM_ASSIGN_OR_RETURN(bool inserted, InsertEvent(*db, event, now_ms, decision.transition));
+  TANDEM_ASSIGN_OR_RETURN(bool inserted, InsertEvent(db, event, now_ms, decision.transition));
   if (!inserted) {
     return Aborted(fmt::format("event {} of job {} was recorded concurrently; retry",
                                event.event_id, job.id));
   }
-  TANDEM_RETURN_IF_ERROR(UpdateJobState(*db, job, decision));
+  TANDEM_RETURN_IF_ERROR(UpdateJobState(db, job, decision));
 
   // Step 4: the move to Completed registers the model package, once per job.
-  ApplyResult result;
+  std::optional<ModelVersion> registered;
   if (decision.register_package) {
-    TANDEM_ASSIGN_OR_RETURN(ModelVersion version,
-                            RegisterVersion(*db, decision.job, *package, now_ms));
-    decision.job.model_version = ModelVersionRef{version.model_name, version.version};
-    result.registered = std::move(version);
+    TANDEM_ASSIGN_OR_RETURN(registered, RegisterVersion(db, decision.job, *package, now_ms));
   }
-  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return rows::PendingFromDecision(job, std::move(decision), std::move(registered));
+}
 
-  rows::LogDecision(job, event, decision);
-  result.verdict = decision.transition.verdict;
-  result.reason = std::move(decision.transition.reason);
-  result.job = std::move(decision.job);
-  return result;
+// Applies each event within a savepoint and appends its result to `pending`.
+// A returned error comes from a savepoint statement and ends the batch.
+// NOTE: a batch locks the rows of several jobs in arrival order, so two
+// processes applying batches over the same jobs can deadlock; PostgreSQL then
+// fails one event with kAborted (retry). Locking the jobs in id order first
+// would avoid it.
+Status ApplyEachInSavepoint(
+    PgConnection& db, std::span<const jobs::Event> events,
+    const std::vector<Result<std::optional<jobs::ModelPackageRef>>>& packages, int64_t now_ms,
+    std::vector<Result<rows::PendingApply>>& pending) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!packages[i]) {
+      pending.push_back(std::unexpected(packages[i].error()));
+      continue;
+    }
+    TANDEM_RETURN_IF_ERROR(db.Exec("SAVEPOINT apply_event"));
+    Result<rows::PendingApply> one = ApplyInTransaction(db, events[i], *packages[i], now_ms);
+    if (!one) TANDEM_RETURN_IF_ERROR(db.Exec("ROLLBACK TO SAVEPOINT apply_event"));
+    TANDEM_RETURN_IF_ERROR(db.Exec("RELEASE SAVEPOINT apply_event"));
+    pending.push_back(std::move(one));
+  }
+  return Ok();
+}
+
+Result<ApplyResult> PostgresStore::ApplyEvent(const jobs::Event& event, int64_t now_ms) {
+  TANDEM_ASSIGN_OR_RETURN(std::optional<jobs::ModelPackageRef> package,
+                          jobs::ModelPackageOf(event));
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  TANDEM_ASSIGN_OR_RETURN(PgTransaction transaction, PgTransaction::Begin(*db));
+  TANDEM_ASSIGN_OR_RETURN(rows::PendingApply pending,
+                          ApplyInTransaction(*db, event, package, now_ms));
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  rows::LogApplied(event, pending);
+  return std::move(pending.result);
+}
+
+std::vector<Result<ApplyResult>> PostgresStore::ApplyEvents(std::span<const jobs::Event> events,
+                                                            int64_t now_ms) {
+  std::vector<Result<std::optional<jobs::ModelPackageRef>>> packages;
+  packages.reserve(events.size());
+  for (const jobs::Event& event : events) packages.push_back(jobs::ModelPackageOf(event));
+
+  std::vector<Result<rows::PendingApply>> pending;
+  pending.reserve(events.size());
+  Status committed = [&]() -> Status {
+    TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+    TANDEM_ASSIGN_OR_RETURN(PgTransaction transaction, PgTransaction::Begin(*db));
+    TANDEM_RETURN_IF_ERROR(ApplyEachInSavepoint(*db, events, packages, now_ms, pending));
+    return transaction.Commit();
+  }();
+  return rows::FinishBatch(events, std::move(pending), committed);
 }
 
 Result<std::vector<StoredEvent>> PostgresStore::ListEvents(std::string_view job_id) {

@@ -157,6 +157,8 @@ class SqliteStore final : public Store {
                      const jobs::WarmPoolState& state) override;
   Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
   Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) override;
+  std::vector<Result<ApplyResult>> ApplyEvents(std::span<const jobs::Event> events,
+                                               int64_t now_ms) override;
   Result<std::vector<StoredEvent>> ListEvents(std::string_view job_id) override;
   Result<std::vector<ModelSummary>> ListModels() override;
   Result<std::vector<ModelVersion>> ListModelVersions(std::string_view model) override;
@@ -189,6 +191,17 @@ class SqliteStore final : public Store {
   Status InsertEvent(const jobs::Event& event, int64_t now_ms, const jobs::Transition& verdict);
   Result<ModelVersion> RegisterVersion(const Job& job, const jobs::ModelPackageRef& package,
                                        int64_t now_ms);
+  Result<rows::PendingApply> ApplyInTransaction(
+      const jobs::Event& event, const std::optional<jobs::ModelPackageRef>& package,
+      int64_t now_ms);
+  // Runs `sql`, prepared once, like Exec without parsing it again each time.
+  Status RunPrepared(const std::string& sql);
+  // Applies each event within a savepoint and appends its result to `pending`.
+  // A returned error comes from a savepoint statement and ends the batch.
+  Status ApplyEachInSavepoint(
+      std::span<const jobs::Event> events,
+      const std::vector<Result<std::optional<jobs::ModelPackageRef>>>& packages, int64_t now_ms,
+      std::vector<Result<rows::PendingApply>>& pending);
   Result<bool> ModelExists(std::string_view model);
 
   std::mutex mu_;
@@ -501,18 +514,16 @@ Status SqliteStore::UpdateJobState(const Job& before, const rows::EventDecision&
   return Ok();
 }
 
-Result<ApplyResult> SqliteStore::ApplyEvent(const jobs::Event& event, int64_t now_ms) {
-  TANDEM_ASSIGN_OR_RETURN(std::optional<jobs::ModelPackageRef> package,
-                          jobs::ModelPackageOf(event));
-  std::lock_guard lock(mu_);
-  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+Result<rows::PendingApply> SqliteStore::ApplyInTransaction(
+    const jobs::Event& event, const std::optional<jobs::ModelPackageRef>& package,
+    int64_t now_ms) {
   TANDEM_ASSIGN_OR_RETURN(Job job, LoadJob(event.job_id));
 
   // Step 1: an event id seen before changes nothing.
   TANDEM_ASSIGN_OR_RETURN(std::optional<StoredEvent> seen, FindEvent(job.id, event.event_id));
   if (seen) {
-    TANDEM_RETURN_IF_ERROR(transaction.Commit());
-    return rows::DuplicateResult(*seen, std::move(job));
+    jobs::JobStatus status = job.state.status;
+    return rows::PendingApply{rows::DuplicateResult(*seen, std::move(job)), status};
   }
 
   // Step 2: the state machine decides; the event is kept either way.
@@ -521,19 +532,62 @@ Result<ApplyResult> SqliteStore::ApplyEvent(const jobs::Event& event, int64_t no
   TANDEM_RETURN_IF_ERROR(UpdateJobState(job, decision));
 
   // Step 3: the move to Completed registers the model package, once per job.
-  ApplyResult result;
+  std::optional<ModelVersion> registered;
   if (decision.register_package) {
-    TANDEM_ASSIGN_OR_RETURN(ModelVersion version, RegisterVersion(decision.job, *package, now_ms));
-    decision.job.model_version = ModelVersionRef{version.model_name, version.version};
-    result.registered = std::move(version);
+    TANDEM_ASSIGN_OR_RETURN(registered, RegisterVersion(decision.job, *package, now_ms));
   }
-  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  return rows::PendingFromDecision(job, std::move(decision), std::move(registered));
+}
 
-  rows::LogDecision(job, event, decision);
-  result.verdict = decision.transition.verdict;
-  result.reason = std::move(decision.transition.reason);
-  result.job = std::move(decision.job);
-  return result;
+Result<ApplyResult> SqliteStore::ApplyEvent(const jobs::Event& event, int64_t now_ms) {
+  TANDEM_ASSIGN_OR_RETURN(std::optional<jobs::ModelPackageRef> package,
+                          jobs::ModelPackageOf(event));
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+  TANDEM_ASSIGN_OR_RETURN(rows::PendingApply pending, ApplyInTransaction(event, package, now_ms));
+  TANDEM_RETURN_IF_ERROR(transaction.Commit());
+  rows::LogApplied(event, pending);
+  return std::move(pending.result);
+}
+
+Status SqliteStore::RunPrepared(const std::string& sql) {
+  TANDEM_ASSIGN_OR_RETURN(Query statement, db_->Prepare(sql));
+  return statement.Run();
+}
+
+Status SqliteStore::ApplyEachInSavepoint(
+    std::span<const jobs::Event> events,
+    const std::vector<Result<std::optional<jobs::ModelPackageRef>>>& packages, int64_t now_ms,
+    std::vector<Result<rows::PendingApply>>& pending) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!packages[i]) {
+      pending.push_back(std::unexpected(packages[i].error()));
+      continue;
+    }
+    TANDEM_RETURN_IF_ERROR(RunPrepared("SAVEPOINT apply_event"));
+    Result<rows::PendingApply> one = ApplyInTransaction(events[i], *packages[i], now_ms);
+    if (!one) TANDEM_RETURN_IF_ERROR(RunPrepared("ROLLBACK TO apply_event"));
+    TANDEM_RETURN_IF_ERROR(RunPrepared("RELEASE apply_event"));
+    pending.push_back(std::move(one));
+  }
+  return Ok();
+}
+
+std::vector<Result<ApplyResult>> SqliteStore::ApplyEvents(std::span<const jobs::Event> events,
+                                                          int64_t now_ms) {
+  std::vector<Result<std::optional<jobs::ModelPackageRef>>> packages;
+  packages.reserve(events.size());
+  for (const jobs::Event& event : events) packages.push_back(jobs::ModelPackageOf(event));
+
+  std::vector<Result<rows::PendingApply>> pending;
+  pending.reserve(events.size());
+  std::lock_guard lock(mu_);
+  Status committed = [&]() -> Status {
+    TANDEM_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_, true));
+    TANDEM_RETURN_IF_ERROR(ApplyEachInSavepoint(events, packages, now_ms, pending));
+    return transaction.Commit();
+  }();
+  return rows::FinishBatch(events, std::move(pending), committed);
 }
 
 Result<std::vector<StoredEvent>> SqliteStore::ListEvents(std::string_view job_id) {

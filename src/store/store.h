@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -183,6 +184,17 @@ class Store {
   // Details.ModelPackage (nothing is recorded); kAborted if the row changed
   // underneath (only possible with several processes on one database).
   virtual Result<ApplyResult> ApplyEvent(const jobs::Event& event, int64_t now_ms) = 0;
+
+  // Applies `events` in order in one transaction, so that one commit serves
+  // them all. Returns one result per event: the one ApplyEvent would have
+  // returned after the events before it, so a second copy of an id within the
+  // batch is a duplicate. Each event runs in a savepoint, so an event that
+  // fails (kNotFound, kInvalidArgument, kAborted) leaves no trace and the
+  // others go on. When the transaction cannot begin or commit, or a savepoint
+  // statement fails, every event that did not fail on its own gets that error
+  // and nothing of the batch is recorded.
+  virtual std::vector<Result<ApplyResult>> ApplyEvents(std::span<const jobs::Event> events,
+                                                       int64_t now_ms) = 0;
 
   // Returns the job's events with their verdicts, in arrival order.
   // Errors: kNotFound for an unknown job.

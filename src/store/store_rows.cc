@@ -142,16 +142,50 @@ ApplyResult DuplicateResult(const StoredEvent& seen, Job job) {
                      .job = std::move(job)};
 }
 
-void LogDecision(const Job& before, const jobs::Event& event, const EventDecision& decision) {
-  const jobs::Transition& transition = decision.transition;
-  if (transition.verdict == jobs::Verdict::kRejected) {
-    spdlog::debug("event rejected job={} event={} reason=\"{}\"", before.id, event.event_id,
-                  transition.reason);
-  } else if (transition.state.status != before.state.status) {
-    spdlog::info("job status changed job={} status={} secondary_status={}", before.id,
-                 jobs::Name(transition.state.status),
-                 jobs::Name(transition.state.secondary_status));
+PendingApply PendingFromDecision(const Job& before, EventDecision decision,
+                                 std::optional<ModelVersion> registered) {
+  if (registered) {
+    decision.job.model_version = ModelVersionRef{registered->model_name, registered->version};
   }
+  PendingApply pending{.status_before = before.state.status};
+  pending.result.verdict = decision.transition.verdict;
+  pending.result.reason = std::move(decision.transition.reason);
+  pending.result.job = std::move(decision.job);
+  pending.result.registered = std::move(registered);
+  return pending;
+}
+
+void LogApplied(const jobs::Event& event, const PendingApply& applied) {
+  const ApplyResult& result = applied.result;
+  if (result.duplicate) return;
+  if (result.verdict == jobs::Verdict::kRejected) {
+    spdlog::debug("event rejected job={} event={} reason=\"{}\"", result.job.id, event.event_id,
+                  result.reason);
+  } else if (result.job.state.status != applied.status_before) {
+    spdlog::info("job status changed job={} status={} secondary_status={}", result.job.id,
+                 jobs::Name(result.job.state.status),
+                 jobs::Name(result.job.state.secondary_status));
+  }
+}
+
+std::vector<Result<ApplyResult>> FinishBatch(std::span<const jobs::Event> events,
+                                             std::vector<Result<PendingApply>> pending,
+                                             const Status& committed) {
+  std::vector<Result<ApplyResult>> results;
+  results.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i >= pending.size()) {
+      results.push_back(std::unexpected(committed.error()));
+    } else if (!pending[i]) {
+      results.push_back(std::unexpected(std::move(pending[i].error())));
+    } else if (!committed) {
+      results.push_back(std::unexpected(committed.error()));
+    } else {
+      LogApplied(events[i], *pending[i]);
+      results.push_back(std::move(pending[i]->result));
+    }
+  }
+  return results;
 }
 
 }  // namespace tandem::store::rows

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -202,8 +203,29 @@ ModelVersion NewModelVersion(const Job& job, const jobs::ModelPackageRef& packag
 // stored first one, `job` the job as it is.
 ApplyResult DuplicateResult(const StoredEvent& seen, Job job);
 
+// An event applied inside a transaction that is not committed yet: its
+// result, and the job's status before it for the log line after the commit.
+struct PendingApply {
+  ApplyResult result;
+  jobs::JobStatus status_before = jobs::JobStatus::kInProgress;
+};
+
+// Returns the pending result of a new event from `before` and its decision;
+// `registered` is the version the event registered, if any.
+PendingApply PendingFromDecision(const Job& before, EventDecision decision,
+                                 std::optional<ModelVersion> registered);
+
 // Logs an applied event after its commit: a rejection at debug level, a
-// change of status at info level.
-void LogDecision(const Job& before, const jobs::Event& event, const EventDecision& decision);
+// change of status at info level, a duplicate not at all.
+void LogApplied(const jobs::Event& event, const PendingApply& applied);
+
+// Returns one result per event of a batch. `pending` contains the results of
+// the events applied before the batch stopped, so it is shorter than `events`
+// when a savepoint statement or the commit failed. `committed` is the outcome
+// of the commit: its error replaces every success and fills in the events
+// never reached. Logs each committed event.
+std::vector<Result<ApplyResult>> FinishBatch(std::span<const jobs::Event> events,
+                                             std::vector<Result<PendingApply>> pending,
+                                             const Status& committed);
 
 }  // namespace tandem::store::rows

@@ -426,6 +426,103 @@ TEST_P(StoreTest, CompletionWithoutPackageRegistersNothing) {
   EXPECT_TRUE(store_->ListModels()->empty());
 }
 
+// Returns the events of one job with every case of ApplyEvent: accepted,
+// duplicate (of an earlier event and of one just before), rejected, unknown
+// job, malformed package, registration, and a second completion.
+std::vector<jobs::Event> MixedSequenceOf(const std::string& job_id) {
+  std::vector<jobs::Event> events = {
+      MakeEvent(job_id, "d", S::kDownloading, 2000),
+      MakeEvent(job_id, "t0", S::kTraining, 3000, {{"Round", 0}}),
+      MakeEvent(job_id, "t0", S::kTraining, 3000, {{"Round", 7}}),
+      MakeEvent(job_id, "s", S::kStopping, 3100),
+      MakeEvent("job-000000000000", "x", S::kTraining, 3200),
+      MakeEvent(job_id, "bad", S::kCompleted, 3300,
+                {{"ModelPackage", {{"Digest", "nope"}, {"SizeBytes", 1}}}}),
+      MakeEvent(job_id, "t1", S::kTraining, 3500, {{"Round", 1}}),
+      MakeEvent(job_id, "d", S::kDownloading, 2000),
+      MakeEvent(job_id, "u", S::kUploading, 4000),
+      CompletedEvent(job_id, "c1", 5000),
+      CompletedEvent(job_id, "c1", 5000),
+      CompletedEvent(job_id, "c2", 5001),
+  };
+  return events;
+}
+
+TEST_P(StoreTest, ApplyEventsMatchesOneByOne) {
+  Job single = Create(*store_, "run-single");
+  Job batch = Create(*store_, "run-batch");
+  std::vector<jobs::Event> single_events = MixedSequenceOf(single.id);
+  std::vector<jobs::Event> batch_events = MixedSequenceOf(batch.id);
+
+  std::vector<Result<ApplyResult>> expected;
+  for (const jobs::Event& event : single_events) expected.push_back(store_->ApplyEvent(event, 6000));
+  std::vector<Result<ApplyResult>> results = store_->ApplyEvents(batch_events, 6000);
+
+  ASSERT_EQ(results.size(), expected.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    SCOPED_TRACE(fmt::format("event {} ({})", i, batch_events[i].event_id));
+    ASSERT_EQ(results[i].has_value(), expected[i].has_value());
+    if (!expected[i]) {
+      EXPECT_EQ(results[i].error().code(), expected[i].error().code());
+      continue;
+    }
+    EXPECT_EQ(results[i]->duplicate, expected[i]->duplicate);
+    EXPECT_EQ(results[i]->verdict, expected[i]->verdict);
+    EXPECT_EQ(results[i]->reason, expected[i]->reason);
+    EXPECT_EQ(results[i]->job.state, expected[i]->job.state);
+    EXPECT_EQ(results[i]->job.row_version, expected[i]->job.row_version);
+    EXPECT_EQ(results[i]->registered.has_value(), expected[i]->registered.has_value());
+  }
+  ASSERT_TRUE(results[9]);
+  ASSERT_TRUE(results[9]->registered.has_value());
+  EXPECT_EQ(results[9]->registered->version, 2);
+  EXPECT_EQ(results[9]->job.model_version, (ModelVersionRef{"flights-delay", 2}));
+
+  auto single_stored = store_->ListEvents(single.id);
+  auto batch_stored = store_->ListEvents(batch.id);
+  ASSERT_TRUE(single_stored);
+  ASSERT_TRUE(batch_stored);
+  ASSERT_EQ(batch_stored->size(), single_stored->size());
+  for (size_t i = 0; i < batch_stored->size(); ++i) {
+    EXPECT_EQ((*batch_stored)[i].event.event_id, (*single_stored)[i].event.event_id);
+    EXPECT_EQ((*batch_stored)[i].verdict, (*single_stored)[i].verdict);
+    EXPECT_EQ((*batch_stored)[i].reason, (*single_stored)[i].reason);
+  }
+  EXPECT_EQ(store_->GetJob(batch.id)->state, store_->GetJob(single.id)->state);
+  EXPECT_EQ(store_->ListModelVersions("flights-delay")->size(), 2u);
+}
+
+TEST_P(StoreTest, ApplyEventsOverSeveralJobs) {
+  std::vector<Job> created;
+  std::vector<jobs::Event> events;
+  for (int i = 0; i < 3; ++i) {
+    created.push_back(Create(*store_, fmt::format("run-{}", i)));
+    for (jobs::Event& event : HistoryOf(created.back().id)) events.push_back(std::move(event));
+  }
+  std::mt19937 random(11);
+  std::shuffle(events.begin(), events.end(), random);
+  events.push_back(events.front());  // a second copy within the same batch
+
+  std::vector<Result<ApplyResult>> results = store_->ApplyEvents(events, 6000);
+  ASSERT_EQ(results.size(), events.size());
+  for (const auto& result : results) ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE(results.back()->duplicate);
+
+  for (const Job& job : created) {
+    auto loaded = store_->GetJob(job.id);
+    ASSERT_TRUE(loaded);
+    EXPECT_EQ(loaded->state.status, jobs::JobStatus::kCompleted);
+    EXPECT_EQ(loaded->state.transitions.size(), 5u);
+    EXPECT_TRUE(loaded->model_version.has_value());
+    EXPECT_EQ(store_->ListEvents(job.id)->size(), 5u);
+  }
+  EXPECT_EQ(store_->ListModelVersions("flights-delay")->size(), 3u);
+}
+
+TEST_P(StoreTest, ApplyEventsEmptyBatch) {
+  EXPECT_TRUE(store_->ApplyEvents({}, 1000).empty());
+}
+
 TEST_P(StoreTest, ModelVersionsCountUp) {
   Job first = Create(*store_, "run-1", 1000);
   Job second = Create(*store_, "run-2", 1100);
