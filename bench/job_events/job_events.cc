@@ -7,12 +7,14 @@
 //                   commit, SQLite's default, on at most 2,000 events)
 //   store apply     Store::ApplyEvent (inbox insert, state machine, job row
 //                   update, one transaction per event), SQLite and PostgreSQL
+//   batch apply     Store::ApplyEvents with --batch events per transaction,
+//                   the same work with one commit per batch; peer: store apply
 //   HTTP            POST /api/v1/jobs/{id}/events to an in-process control
 //                   plane from --posters client threads, while one more
 //                   client measures GET /api/v1/jobs/{id}; the same GETs on
 //                   the idle server are the peer
 //
-//   build/<dir>/bench/job_events [--events 20000] [--jobs 200] [--posters 4]
+//   build/<dir>/bench/job_events [--events 20000] [--jobs 200] [--posters 4] [--batch 64]
 //       [--postgres "host=127.0.0.1 port=55433 dbname=tandem_test user=postgres"]
 //
 // Every event is a runtime progress report (no status change) with an id of
@@ -55,6 +57,7 @@ struct Flags {
   int events = 20000;
   int jobs = 200;
   int posters = 4;
+  int batch = 64;
   std::string postgres;
 };
 
@@ -159,6 +162,22 @@ double StoreApplyRate(store::Store& store, const std::vector<std::string>& jobs,
   return events / SecondsSince(start);
 }
 
+// Applies the same kind of events as StoreApplyRate, `batch` per ApplyEvents call.
+double StoreBatchApplyRate(store::Store& store, const std::vector<std::string>& jobs, int events,
+                           int batch) {
+  std::vector<jobs::Event> pending;
+  auto start = SteadyClock::now();
+  for (int i = 0; i < events; ++i) {
+    pending.push_back(ProgressEvent(jobs[i % jobs.size()], i));
+    if (static_cast<int>(pending.size()) < batch && i + 1 < events) continue;
+    for (auto& result : store.ApplyEvents(pending, SystemClock::Instance().NowMillis())) {
+      Check(std::move(result), "apply event in a batch");
+    }
+    pending.clear();
+  }
+  return events / SecondsSince(start);
+}
+
 struct Latency {
   double p50_ms = 0;
   double p99_ms = 0;
@@ -252,10 +271,13 @@ HttpFigures HttpRates(store::Store& store, const fs::path& dir, const std::vecto
   return figures;
 }
 
-void PrintStore(const char* name, double apply_rate, const HttpFigures& http, double peer_rate,
-                const char* peer_name) {
+void PrintStore(const char* name, double apply_rate, double batch_rate, int batch,
+                const HttpFigures& http, double peer_rate, const char* peer_name) {
   std::printf("%-10s store apply   %9.0f events/s  (%.2f x %s)\n", name, apply_rate,
               apply_rate / peer_rate, peer_name);
+  std::printf("%-10s batch apply   %9.0f events/s  (%.2f x store apply, %.2f x %s, %d per "
+              "transaction)\n",
+              name, batch_rate, batch_rate / apply_rate, batch_rate / peer_rate, peer_name, batch);
   std::printf("%-10s HTTP POST     %9.0f events/s  (%.2f x store apply)\n", name,
               http.events_per_second, http.events_per_second / apply_rate);
   std::printf("%-10s GET job under load  p50 %.2f ms  p99 %.2f ms  (%zu requests)\n", name,
@@ -281,11 +303,14 @@ int Run(const Flags& flags) {
     auto store = Check(store::OpenSqliteStore(dir / "apply.db"), "open SQLite");
     std::vector<std::string> jobs = CreateJobs(*store, run, flags.jobs);
     double apply = StoreApplyRate(*store, jobs, flags.events);
+    auto batch_store = Check(store::OpenSqliteStore(dir / "batch.db"), "open SQLite");
+    std::vector<std::string> batch_jobs = CreateJobs(*batch_store, run, flags.jobs);
+    double batch = StoreBatchApplyRate(*batch_store, batch_jobs, flags.events, flags.batch);
     fs::create_directories(dir / "sqlite-http");
     auto http_store = Check(store::OpenSqliteStore(dir / "http.db"), "open SQLite");
     std::vector<std::string> http_jobs = CreateJobs(*http_store, run, flags.jobs);
     HttpFigures http = HttpRates(*http_store, dir / "sqlite-http", http_jobs, flags);
-    PrintStore("sqlite", apply, http, raw, "raw INSERT");
+    PrintStore("sqlite", apply, batch, flags.batch, http, raw, "raw INSERT");
     std::fflush(stdout);
     if (flags.postgres.empty()) {
       std::error_code ignored;
@@ -297,10 +322,12 @@ int Run(const Flags& flags) {
     auto pg = Check(store::OpenPostgresStore(flags.postgres), "open PostgreSQL");
     std::vector<std::string> pg_jobs = CreateJobs(*pg, run + "a", flags.jobs);
     double pg_apply = StoreApplyRate(*pg, pg_jobs, flags.events);
+    std::vector<std::string> pg_batch_jobs = CreateJobs(*pg, run + "c", flags.jobs);
+    double pg_batch = StoreBatchApplyRate(*pg, pg_batch_jobs, flags.events, flags.batch);
     std::vector<std::string> pg_http_jobs = CreateJobs(*pg, run + "b", flags.jobs);
     fs::create_directories(dir / "pg-http");
     HttpFigures pg_http = HttpRates(*pg, dir / "pg-http", pg_http_jobs, flags);
-    PrintStore("postgres", pg_apply, pg_http, apply, "SQLite store apply");
+    PrintStore("postgres", pg_apply, pg_batch, flags.batch, pg_http, apply, "SQLite store apply");
   }
   std::error_code ignored;
   fs::remove_all(dir, ignored);
@@ -320,6 +347,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--postgres", flags.postgres,
                  "libpq connection string of a scratch database; empty: skip PostgreSQL");
+  app.add_option("--batch", flags.batch, "events per Store::ApplyEvents call in the batch line")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   return tandem::bench::Run(flags);
 }
