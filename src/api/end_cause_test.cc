@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "api/job_lifecycle.h"
+#include "api/reconciler.h"
+#include "backends/slurm_states.h"
 
 namespace tandem::api {
 namespace {
@@ -105,6 +107,35 @@ TEST(ExitEventTest, StoppingJobEndsStoppedWhateverTheCause) {
   job.state.status = jobs::JobStatus::kStopping;
   jobs::Event event = ExitEvent(job, Failed(EndCause::kCancelled), 5);
   EXPECT_EQ(event.secondary_status, jobs::SecondaryStatus::kStopped);
+}
+
+// From Slurm's JobState to the reconciler's event, through the Slurm
+// backend's own mapping (backends/slurm_states.h).
+TEST(SlurmEndStateTest, EachStateGivesItsSecondaryStatus) {
+  struct Case {
+    std::string slurm_state;
+    jobs::SecondaryStatus secondary;
+    std::string reason_part;
+  };
+  for (const Case& c : {
+           Case{"FAILED", jobs::SecondaryStatus::kFailed, "Slurm job 7 FAILED"},
+           Case{"TIMEOUT", jobs::SecondaryStatus::kMaxRuntimeExceeded, "MaxRuntimeInSeconds"},
+           Case{"DEADLINE", jobs::SecondaryStatus::kMaxRuntimeExceeded, "MaxRuntimeInSeconds"},
+           Case{"OUT_OF_MEMORY", jobs::SecondaryStatus::kFailed, "ran out of memory"},
+           Case{"CANCELLED", jobs::SecondaryStatus::kFailed, "not through tandem"},
+           Case{"NODE_FAIL", jobs::SecondaryStatus::kInterrupted, "node failure or preemption"},
+           Case{"PREEMPTED", jobs::SecondaryStatus::kInterrupted, "node failure or preemption"},
+           Case{"BOOT_FAIL", jobs::SecondaryStatus::kInterrupted, "node failure or preemption"},
+       }) {
+    backends::SlurmJobInfo info{.job_id = "7", .job_state = c.slurm_state, .exit_code = 0};
+    backends::Observation observation = backends::ObservationFor(info);
+    std::optional<jobs::Event> event = ReconcilerEvent(RunningJob(), observation, std::nullopt, 5);
+    ASSERT_TRUE(event) << c.slurm_state;
+    EXPECT_EQ(event->secondary_status, c.secondary) << c.slurm_state;
+    EXPECT_EQ(event->status, jobs::JobStatus::kFailed) << c.slurm_state;
+    EXPECT_THAT(event->message, HasSubstr(c.reason_part)) << c.slurm_state;
+    EXPECT_THAT(event->message, HasSubstr(c.slurm_state)) << c.slurm_state;
+  }
 }
 
 }  // namespace
