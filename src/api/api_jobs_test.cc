@@ -157,13 +157,37 @@ TEST_F(ApiTest, InvalidSpecReturns400NamingField) {
 }
 
 TEST_F(ApiTest, LaunchFailureBecomesFailedJob) {
-  backend_.FailLaunches(Error(ErrorCode::kUnavailable, "no room on this machine"));
+  backend_.FailLaunches(Error(ErrorCode::kResourceExhausted, "no room on this machine"));
   Json job = CreateJob(ValidSpec());
   EXPECT_EQ(job["TrainingJobStatus"], "Failed");
   EXPECT_THAT(job["FailureReason"].get<std::string>(), HasSubstr("no room on this machine"));
   EXPECT_THAT(job["FailureReason"].get<std::string>(), HasSubstr("launch failed"));
   http::Response fetched = Send("GET", "/api/v1/jobs/" + job["JobId"].get<std::string>());
   EXPECT_EQ(BodyOf(fetched)["TrainingJobStatus"], "Failed");
+}
+
+TEST_F(ApiTest, UnreachableBackendLeavesJobWaitingUntilRetried) {
+  backend_.FailLaunches(Error(ErrorCode::kUnavailable, "slurmctld did not answer"));
+  Json job = CreateJob(ValidSpec());
+  std::string id = job["JobId"];
+  EXPECT_EQ(job["TrainingJobStatus"], "InProgress");
+  EXPECT_EQ(job["SecondaryStatus"], "Pending");
+  EXPECT_TRUE(backend_.launches().empty());
+  Json events = BodyOf(Send("GET", "/api/v1/jobs/" + id + "/events"));
+  EXPECT_THAT(events.dump(), HasSubstr("slurmctld did not answer"));
+
+  // Still unreachable: the retry changes nothing and adds no event.
+  ASSERT_TRUE(plane_->AdmitWaitingJobs());
+  EXPECT_EQ(BodyOf(Send("GET", "/api/v1/jobs/" + id))["SecondaryStatus"], "Pending");
+  EXPECT_EQ(BodyOf(Send("GET", "/api/v1/jobs/" + id + "/events")), events);
+
+  backend_.FailLaunches(std::nullopt);
+  Result<int> launched = plane_->AdmitWaitingJobs();
+  ASSERT_TRUE(launched) << launched.error().message();
+  EXPECT_EQ(*launched, 1);
+  Json fetched = BodyOf(Send("GET", "/api/v1/jobs/" + id));
+  EXPECT_EQ(fetched["TrainingJobStatus"], "InProgress");
+  EXPECT_EQ(backend_.launches().size(), 1u);
 }
 
 TEST_F(ApiTest, UnknownJobReturns404) {
@@ -204,7 +228,7 @@ TEST_F(ApiTest, StopWithoutTokenReturns401) {
 }
 
 TEST_F(ApiTest, StopOfTerminalJobReturns409) {
-  backend_.FailLaunches(Error(ErrorCode::kUnavailable, "no room"));
+  backend_.FailLaunches(Error(ErrorCode::kResourceExhausted, "no room"));
   Json job = CreateJob(ValidSpec());
   ASSERT_EQ(job["TrainingJobStatus"], "Failed");
   http::Response response = Send("POST", "/api/v1/jobs/" + job["JobId"].get<std::string>() + "/stop");
@@ -244,7 +268,7 @@ TEST_F(ApiTest, LogsArePagedByOffset) {
 }
 
 TEST_F(ApiTest, LogsOfEndedJobAreCompleteAtEnd) {
-  backend_.FailLaunches(Error(ErrorCode::kUnavailable, "no room"));
+  backend_.FailLaunches(Error(ErrorCode::kResourceExhausted, "no room"));
   Json job = CreateJob(ValidSpec());
   std::string id = job["JobId"];
   ASSERT_TRUE(CreateDirectories(data_dir_ / "jobs" / id));
@@ -301,7 +325,7 @@ TEST_F(ApiTest, ListJobsPagesNewestFirst) {
 
 TEST_F(ApiTest, ListJobsFiltersByStatusAndRepository) {
   CreateJob(ValidSpec("running"));
-  backend_.FailLaunches(Error(ErrorCode::kUnavailable, "no room"));
+  backend_.FailLaunches(Error(ErrorCode::kResourceExhausted, "no room"));
   CreateJob(ValidSpec("failed"));
   Json failed = BodyOf(Send("GET", "/api/v1/jobs?status=Failed"));
   ASSERT_EQ(failed["Jobs"].size(), 1u);

@@ -8,6 +8,7 @@
 #include "api/end_cause.h"
 #include "api/warm_pool.h"
 #include "common/crypto.h"
+#include "store/group_commit.h"
 
 namespace tandem::api {
 namespace {
@@ -57,6 +58,22 @@ Result<store::Job> RecordLaunchFailure(ApiContext& context, const store::Job& jo
   return result.job;
 }
 
+// Records that the job's backend could not be reached: the job stays InProgress
+// without a native id, which the admission controller's next pass launches
+// again. The event id is fixed, so repeated attempts add no events.
+Result<store::Job> RecordBackendUnavailable(ApiContext& context, const store::Job& job,
+                                            const Error& error) {
+  spdlog::warn("backend unavailable, launch will be retried job={} backend={} error={}", job.id,
+               job.backend, error.message());
+  jobs::Event event = MakeEvent(
+      job.id, "launch-unavailable", jobs::EventSource::kBackend, jobs::SecondaryStatus::kPending,
+      fmt::format("waiting to start: backend {} could not be reached, the launch is retried ({})",
+                  job.backend, error.message()),
+      context.clock.NowMillis());
+  TANDEM_ASSIGN_OR_RETURN(store::ApplyResult result, ApplyAndLog(context, event));
+  return result.job;
+}
+
 // Returns the job with its backend: the stored one, or for a row stored
 // without one (by a control plane older than routing) the routed one, stored
 // now. Errors: those of routing (the caller records them as the launch's
@@ -79,7 +96,9 @@ std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::s
 }
 
 Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& event) {
-  Result<store::ApplyResult> result = context.store.ApplyEvent(event, context.clock.NowMillis());
+  Result<store::ApplyResult> result = context.event_group_commit != nullptr
+                                          ? context.event_group_commit->Apply(event)
+                                          : context.store.ApplyEvent(event, context.clock.NowMillis());
   for (int attempt = 1; attempt < kApplyAttempts && !result &&
                         result.error().code() == ErrorCode::kAborted;
        ++attempt) {
@@ -124,6 +143,9 @@ Result<store::Job> LaunchJob(ApiContext& context, const store::Job& stored,
   Result<backends::LaunchInfo> launched = context.warm_pool != nullptr
                                               ? context.warm_pool->Launch(backend, job, request)
                                               : backend->Launch(request);
+  if (!launched && launched.error().code() == ErrorCode::kUnavailable) {
+    return RecordBackendUnavailable(context, job, launched.error());
+  }
   if (!launched) return RecordLaunchFailure(context, job, launched.error());
 
   TANDEM_RETURN_IF_ERROR(context.store.SetBackend(job.id, job.backend, launched->native_id));

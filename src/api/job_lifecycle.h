@@ -17,9 +17,11 @@ std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::s
 
 // Launches a just-created job on its backend (job.backend, chosen and stored
 // at submit; a job stored without one is routed first) with its job token and
-// records the backend's native id. A launch failure is recorded as a Failed
-// "backend" event naming the reason, so the job is never lost; it is not an
-// error here. When a stop request arrived while the launch was under way, the
+// records the backend's native id. A backend that cannot be reached
+// (kUnavailable) leaves the job InProgress/Pending without a native id, so the
+// admission controller's next pass retries the launch. Any other launch
+// failure is recorded as a Failed "backend" event naming the reason, so the
+// job is never lost; neither is an error here. When a stop request arrived while the launch was under way, the
 // launched process is stopped at once. Returns the job as it is afterwards.
 // Errors: those of the store.
 Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,
