@@ -125,7 +125,7 @@ CREATE TABLE schedule_runs (
 );
 )sql"},
     {3, "warm pool status of jobs", warm_pool_sql::kSqliteMigration},
-    {5, "model aliases", R"sql(
+    {4, "model aliases", R"sql(
 CREATE TABLE model_aliases (
   model_name TEXT NOT NULL REFERENCES models (name),
   alias TEXT NOT NULL,
