@@ -12,9 +12,11 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "common/command.h"
 #include "common/http.h"
 #include "common/json_util.h"
 #include "common/status.h"
@@ -80,5 +82,21 @@ ErrorCode ErrorCodeFromName(std::string_view name);
 // Runs `body`, printing its error as "error: <message>" to standard error.
 // Returns its exit code, or 1 after an error.
 int RunClientCommand(const std::function<Result<int>()>& body);
+
+// Declares the client subcommand `name` of `parent`, with the connection
+// options of `options->client`. When the user picks it, `action` is set to
+// run `run` on the parsed options through RunClientCommand. `Options` is a
+// command family's option struct with a `ClientOptions client` member.
+template <typename Options>
+CLI::App* AddClientSubcommand(CLI::App& parent, const std::string& name, const std::string& help,
+                              std::shared_ptr<Options> options, CommandAction& action,
+                              Result<int> (*run)(const Options&)) {
+  CLI::App* command = parent.add_subcommand(name, help);
+  AddClientOptions(*command, options->client);
+  command->callback([options, &action, run] {
+    action = [options, run] { return RunClientCommand([&] { return run(*options); }); };
+  });
+  return command;
+}
 
 }  // namespace tandem::cli

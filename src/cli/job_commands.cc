@@ -207,18 +207,6 @@ Result<int> Stop(const JobOptions& options) {
   return 0;
 }
 
-// Declares one subcommand whose run function reads `options`.
-CLI::App* AddSubcommand(CLI::App& parent, const std::string& name, const std::string& help,
-                        std::shared_ptr<JobOptions> options, CommandAction& action,
-                        Result<int> (*run)(const JobOptions&)) {
-  CLI::App* command = parent.add_subcommand(name, help);
-  AddClientOptions(*command, options->client);
-  command->callback([options, &action, run] {
-    action = [options, run] { return RunClientCommand([&] { return run(*options); }); };
-  });
-  return command;
-}
-
 }  // namespace
 
 void AddJobCommands(CLI::App& app, CommandAction& action) {
@@ -227,7 +215,7 @@ void AddJobCommands(CLI::App& app, CommandAction& action) {
   auto options = std::make_shared<JobOptions>();
 
   CLI::App* submit =
-      AddSubcommand(*job, "submit", "submit a job spec (JSON); prints the job id", options,
+      AddClientSubcommand(*job, "submit", "submit a job spec (JSON); prints the job id", options,
                     action, Submit);
   submit->add_option("spec", options->spec_file, "job spec file")->required();
   submit->add_option("--name", options->name, "override the spec's TrainingJobName");
@@ -238,7 +226,7 @@ void AddJobCommands(CLI::App& app, CommandAction& action) {
                      "with --compare-with: give up waiting after this many seconds (0: wait for "
                      "ever)");
 
-  CLI::App* wait = AddSubcommand(
+  CLI::App* wait = AddClientSubcommand(
       *job, "wait", "follow a job until it ends; exits 0 only when it Completed", options,
       action, Wait);
   wait->add_option("id", options->job_id, "job id")->required();
@@ -246,11 +234,11 @@ void AddJobCommands(CLI::App& app, CommandAction& action) {
                    "give up after this many seconds (0: wait for ever)");
 
   CLI::App* describe =
-      AddSubcommand(*job, "describe", "show one job", options, action, Describe);
+      AddClientSubcommand(*job, "describe", "show one job", options, action, Describe);
   describe->add_option("id", options->job_id, "job id")->required();
   describe->add_flag("--json", options->json, "print the job as JSON");
 
-  CLI::App* list = AddSubcommand(*job, "list", "list jobs, newest first", options, action, List);
+  CLI::App* list = AddClientSubcommand(*job, "list", "list jobs, newest first", options, action, List);
   list->add_option("--repository", options->repository, "only jobs of this repository");
   list->add_option("--status", options->status,
                    "only jobs with this TrainingJobStatus (InProgress, Completed, ...)");
@@ -261,11 +249,11 @@ void AddJobCommands(CLI::App& app, CommandAction& action) {
       ->default_val(100);
   list->add_flag("--json", options->json, "print the jobs as JSON");
 
-  CLI::App* logs = AddSubcommand(*job, "logs", "print a job's log", options, action, Logs);
+  CLI::App* logs = AddClientSubcommand(*job, "logs", "print a job's log", options, action, Logs);
   logs->add_option("id", options->job_id, "job id")->required();
   logs->add_flag("--follow,-f", options->follow, "keep printing until the job ends");
 
-  CLI::App* stop = AddSubcommand(*job, "stop", "stop a running job", options, action, Stop);
+  CLI::App* stop = AddClientSubcommand(*job, "stop", "stop a running job", options, action, Stop);
   stop->add_option("id", options->job_id, "job id")->required();
 }
 

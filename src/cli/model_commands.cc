@@ -128,17 +128,6 @@ Result<int> Download(const ModelOptions& options) {
   return 0;
 }
 
-CLI::App* AddSubcommand(CLI::App& parent, const std::string& name, const std::string& help,
-                        std::shared_ptr<ModelOptions> options, CommandAction& action,
-                        Result<int> (*run)(const ModelOptions&)) {
-  CLI::App* command = parent.add_subcommand(name, help);
-  AddClientOptions(*command, options->client);
-  command->callback([options, &action, run] {
-    action = [options, run] { return RunClientCommand([&] { return run(*options); }); };
-  });
-  return command;
-}
-
 }  // namespace
 
 Result<ModelReference> ParseModelReference(std::string_view text) {
@@ -178,17 +167,17 @@ void AddModelCommands(CLI::App& app, CommandAction& action) {
   model->require_subcommand(1);
   auto options = std::make_shared<ModelOptions>();
 
-  CLI::App* list = AddSubcommand(*model, "list", "list registered models", options, action, List);
+  CLI::App* list = AddClientSubcommand(*model, "list", "list registered models", options, action, List);
   list->add_flag("--json", options->json, "print the models as JSON");
 
-  CLI::App* describe = AddSubcommand(*model, "describe",
+  CLI::App* describe = AddClientSubcommand(*model, "describe",
                                      "show one model version (the latest by default)", options,
                                      action, Describe);
   describe->add_option("model", options->reference, "NAME, NAME:VERSION or NAME@ALIAS")
       ->required();
   describe->add_flag("--json", options->json, "print the version as JSON");
 
-  CLI::App* download = AddSubcommand(*model, "download", "save a model version's package (tar)",
+  CLI::App* download = AddClientSubcommand(*model, "download", "save a model version's package (tar)",
                                      options, action, Download);
   download->add_option("model", options->reference, "NAME, NAME:VERSION or NAME@ALIAS")
       ->required();
@@ -197,13 +186,13 @@ void AddModelCommands(CLI::App& app, CommandAction& action) {
 
   CLI::App* alias = model->add_subcommand("alias", "point a named alias at a model version");
   alias->require_subcommand(1);
-  CLI::App* set = AddSubcommand(*alias, "set", "create or move an alias (admin token)", options,
+  CLI::App* set = AddClientSubcommand(*alias, "set", "create or move an alias (admin token)", options,
                                 action, SetAlias);
   set->add_option("alias", options->reference, "NAME@ALIAS, e.g. flights-delay@production")
       ->required();
   set->add_option("version", options->version, "the version the alias points at")->required();
   CLI::App* remove =
-      AddSubcommand(*alias, "delete", "delete an alias (admin token)", options, action, DeleteAlias);
+      AddClientSubcommand(*alias, "delete", "delete an alias (admin token)", options, action, DeleteAlias);
   remove->add_option("alias", options->reference, "NAME@ALIAS")->required();
 }
 

@@ -95,17 +95,6 @@ Result<int> Delete(const ScheduleOptions& options) {
   return 0;
 }
 
-CLI::App* AddSubcommand(CLI::App& parent, const std::string& name, const std::string& help,
-                        std::shared_ptr<ScheduleOptions> options, CommandAction& action,
-                        Result<int> (*run)(const ScheduleOptions&)) {
-  CLI::App* command = parent.add_subcommand(name, help);
-  AddClientOptions(*command, options->client);
-  command->callback([options, &action, run] {
-    action = [options, run] { return RunClientCommand([&] { return run(*options); }); };
-  });
-  return command;
-}
-
 }  // namespace
 
 Result<Json> LoadScheduleDefinition(const std::filesystem::path& file,
@@ -135,16 +124,16 @@ void AddScheduleCommands(CLI::App& app, CommandAction& action) {
   schedule->require_subcommand(1);
   auto options = std::make_shared<ScheduleOptions>();
 
-  CLI::App* create = AddSubcommand(*schedule, "create",
+  CLI::App* create = AddClientSubcommand(*schedule, "create",
                                    "create a schedule from a definition file (admin token)",
                                    options, action, Create);
   create->add_option("file", options->file, "schedule definition (JSON)")->required();
 
-  CLI::App* list = AddSubcommand(*schedule, "list", "list schedules", options, action, List);
+  CLI::App* list = AddClientSubcommand(*schedule, "list", "list schedules", options, action, List);
   list->add_option("--repository", options->repository, "only this repository's schedules");
   list->add_flag("--json", options->json, "print the schedules as JSON");
 
-  CLI::App* describe = AddSubcommand(*schedule, "describe",
+  CLI::App* describe = AddClientSubcommand(*schedule, "describe",
                                      "show a schedule, its next due times and its past runs",
                                      options, action, Describe);
   describe->add_option("name", options->name, "schedule name")->required();
@@ -153,16 +142,16 @@ void AddScheduleCommands(CLI::App& app, CommandAction& action) {
       ->check(CLI::Range(1, 200));
   describe->add_flag("--json", options->json, "print the schedule as JSON");
 
-  CLI::App* pause = AddSubcommand(*schedule, "pause", "stop firing runs (admin token)", options,
+  CLI::App* pause = AddClientSubcommand(*schedule, "pause", "stop firing runs (admin token)", options,
                                   action, Pause);
   pause->add_option("name", options->name, "schedule name")->required();
 
-  CLI::App* resume = AddSubcommand(*schedule, "resume",
+  CLI::App* resume = AddClientSubcommand(*schedule, "resume",
                                    "fire runs again from the next slot (admin token)", options,
                                    action, Resume);
   resume->add_option("name", options->name, "schedule name")->required();
 
-  CLI::App* remove = AddSubcommand(*schedule, "delete",
+  CLI::App* remove = AddClientSubcommand(*schedule, "delete",
                                    "delete a schedule; its runs stay as jobs (admin token)",
                                    options, action, Delete);
   remove->add_option("name", options->name, "schedule name")->required();
