@@ -19,14 +19,6 @@ class AdmissionController;
 
 class WarmPool;
 
-}  // namespace tandem::api
-
-namespace tandem::store {
-class GroupCommit;
-}  // namespace tandem::store
-
-namespace tandem::api {
-
 struct ApiContext {
   ControlPlaneOptions options;
   store::Store& store;
@@ -41,9 +33,6 @@ struct ApiContext {
   WarmPool* warm_pool = nullptr;
   // The job queue (api/admission_controller.h); set by ControlPlane, never null after.
   AdmissionController* admission = nullptr;
-  // Applies concurrent events in shared transactions (store/group_commit.h);
-  // set by ControlPlane, never null after.
-  store::GroupCommit* event_group_commit = nullptr;
 
   // The URL launched jobs use to reach this server; options.api_url until
   // SetApiUrl replaces it (once the server's port is known).

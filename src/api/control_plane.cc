@@ -7,22 +7,15 @@
 #include "api/job_lifecycle.h"
 #include "api/warm_pool.h"
 #include "common/file_util.h"
-#include "store/group_commit.h"
 
 namespace tandem::api {
 
 struct ControlPlane::State {
   ApiContext context;
-  // Declared before `admission`, whose thread applies events through it.
-  std::unique_ptr<store::GroupCommit> event_group_commit;
   std::unique_ptr<WarmPool> warm_pool;
   // Declared after `context`, so it is destroyed (its thread stopped) first.
   std::unique_ptr<AdmissionController> admission;
 };
-
-// Events applied in one transaction at most. A batch holds the SQLite store's
-// lock for its whole transaction, so this also caps how long a read waits.
-constexpr size_t kMaxEventsPerCommit = 64;
 
 ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
                            registry::ArtifactStore& artifacts, const Clock& clock) {
@@ -38,9 +31,6 @@ ControlPlane::ControlPlane(ControlPlaneOptions options, store::Store& store,
   state_->admission = std::make_unique<AdmissionController>(
       state_->context, AdmissionOptions{.limits = state_->context.options.admission_limits});
   state_->context.admission = state_->admission.get();
-  state_->event_group_commit =
-      std::make_unique<store::GroupCommit>(store, clock, kMaxEventsPerCommit);
-  state_->context.event_group_commit = state_->event_group_commit.get();
   ApiContext* context = &state_->context;
   state_->warm_pool = std::make_unique<WarmPool>(
       store, [context](std::string_view name) { return FindBackend(*context, name); }, clock,

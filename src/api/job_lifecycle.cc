@@ -8,7 +8,6 @@
 #include "api/end_cause.h"
 #include "api/warm_pool.h"
 #include "common/crypto.h"
-#include "store/group_commit.h"
 
 namespace tandem::api {
 namespace {
@@ -96,9 +95,7 @@ std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::s
 }
 
 Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& event) {
-  Result<store::ApplyResult> result = context.event_group_commit != nullptr
-                                          ? context.event_group_commit->Apply(event)
-                                          : context.store.ApplyEvent(event, context.clock.NowMillis());
+  Result<store::ApplyResult> result = context.store.ApplyEvent(event, context.clock.NowMillis());
   for (int attempt = 1; attempt < kApplyAttempts && !result &&
                         result.error().code() == ErrorCode::kAborted;
        ++attempt) {
