@@ -3,11 +3,18 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
+#include "backends/warm_handoff.h"
 #include "common/file_util.h"
 #include "common/json_util.h"
 
@@ -20,18 +27,32 @@ constexpr std::string_view kNativePrefix = "slurm:";
 constexpr std::string_view kEnvFileName = "slurm-job.env";
 constexpr std::string_view kScriptName = "slurm-job.sh";
 constexpr std::string_view kLaunchRecordName = "slurm-launch.json";
+constexpr std::string_view kWarmFifoPath = "warm-worker/handoff";
+constexpr std::string_view kWarmHandedName = "handed";
+// How long past its keep-alive period an allocation no job was handed to
+// waits before its batch script ends it.
+constexpr int64_t kUnclaimedGraceSeconds = 10;
 
 std::string NativeId(std::string_view slurm_job_id) {
   return fmt::format("{}{}", kNativePrefix, slurm_job_id);
 }
 
+bool AllDigits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Returns "<job id>" or "<job id>.<step id>".
 Result<std::string> ParseNativeId(std::string_view native_id) {
   std::string_view id = native_id.substr(std::min(native_id.size(), kNativePrefix.size()));
-  bool digits = !id.empty() && std::all_of(id.begin(), id.end(),
-                                           [](char c) { return c >= '0' && c <= '9'; });
-  if (!native_id.starts_with(kNativePrefix) || !digits) {
+  size_t dot = id.find('.');
+  bool valid = AllDigits(id.substr(0, dot)) &&
+               (dot == std::string_view::npos || AllDigits(id.substr(dot + 1)));
+  if (!native_id.starts_with(kNativePrefix) || !valid) {
     return InvalidArgument(fmt::format(
-        "native id \"{}\" is not a Slurm backend id; expected slurm:<job id>", native_id));
+        "native id \"{}\" is not a Slurm backend id; expected slurm:<job id> or "
+        "slurm:<job id>.<step id>",
+        native_id));
   }
   return std::string(id);
 }
@@ -56,6 +77,24 @@ bool ValidEnvironmentName(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [](char c) {
     return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
   });
+}
+
+// Returns the job's ResourceConfig.KeepAlivePeriodInSeconds from its spec; 0
+// when the request carries no spec.
+Result<int64_t> KeepAliveSeconds(const LaunchRequest& request) {
+  if (request.spec_json.empty()) return 0;
+  std::string what = fmt::format("spec of job {}", request.job_id);
+  TANDEM_ASSIGN_OR_RETURN(Json spec, ParseJson(request.spec_json, what));
+  if (!spec.is_object() || !spec.contains("ResourceConfig")) return 0;
+  const Json& resources = spec["ResourceConfig"];
+  if (!resources.is_object() || !resources.contains("KeepAlivePeriodInSeconds")) return 0;
+  TANDEM_ASSIGN_OR_RETURN(int64_t seconds, GetInt(resources, "KeepAlivePeriodInSeconds",
+                                                  what + ": ResourceConfig"));
+  if (seconds < 0) {
+    return InvalidArgument(fmt::format(
+        "{}: ResourceConfig.KeepAlivePeriodInSeconds must not be negative, got {}", what, seconds));
+  }
+  return seconds;
 }
 
 bool IsActive(ObservedState state) {
@@ -94,6 +133,8 @@ Status ValidateRequest(const LaunchRequest& request) {
           fmt::format("{}: environment variable name \"{}\" is not a valid shell name", context, key));
     }
   }
+  Result<int64_t> keep_alive_seconds = KeepAliveSeconds(request);
+  if (!keep_alive_seconds) return std::unexpected(keep_alive_seconds.error().WithContext(context));
   return Ok();
 }
 
@@ -201,7 +242,7 @@ Result<LaunchInfo> SlurmBackend::EarlierLaunchInfo(const std::string& slurm_job_
                     .already_ended = !active};
 }
 
-Status SlurmBackend::WriteJobFiles(const LaunchRequest& request) const {
+std::map<std::string, std::string> SlurmBackend::JobEnvironment(const LaunchRequest& request) const {
   std::map<std::string, std::string> environment = {
       {"PATH", command_environment_.at("PATH")},
       {"HOME", command_environment_.at("HOME")},
@@ -212,6 +253,11 @@ Status SlurmBackend::WriteJobFiles(const LaunchRequest& request) const {
       {"TANDEM_STOP_GRACE_SECONDS", std::to_string(options_.runtime_stop_grace.count())},
   };
   for (const auto& [key, value] : request.environment) environment[key] = value;
+  return environment;
+}
+
+Status SlurmBackend::WriteJobFiles(const LaunchRequest& request) const {
+  std::map<std::string, std::string> environment = JobEnvironment(request);
   std::string env_text = "# The environment of tandem job " + request.job_id + "; secret.\n";
   for (const auto& [key, value] : environment) {
     env_text += fmt::format("export {}={}\n", key, ShellQuote(value));
@@ -220,14 +266,34 @@ Status SlurmBackend::WriteJobFiles(const LaunchRequest& request) const {
                                          fs::perms::owner_read | fs::perms::owner_write));
 
   std::string env_path = ShellQuote((request.job_dir / kEnvFileName).string());
+  std::string tandem = ShellQuote(options_.tandem_binary.string());
   std::string script = fmt::format(
       "#!/bin/sh\n"
       "# tandem job {}: runs `tandem train` with the environment of {}, which it\n"
       "# deletes once read so that the job token does not stay on disk.\n"
       ". {}\n"
-      "rm -f {}\n"
-      "exec {} train\n",
-      request.job_id, kEnvFileName, env_path, env_path, ShellQuote(options_.tandem_binary.string()));
+      "rm -f {}\n",
+      request.job_id, kEnvFileName, env_path, env_path);
+  TANDEM_ASSIGN_OR_RETURN(int64_t keep_alive_seconds, KeepAliveSeconds(request));
+  if (keep_alive_seconds == 0) {
+    script += fmt::format("exec {} train\n", tandem);
+  } else {
+    fs::path worker_dir = (request.job_dir / kWarmFifoPath).parent_path();
+    std::string fifo = ShellQuote((request.job_dir / kWarmFifoPath).string());
+    std::string handed = ShellQuote((worker_dir / kWarmHandedName).string());
+    script += fmt::format(
+        "{} train\n"
+        "status=$?\n"
+        "# Keep the allocation: a warm agent waits in step 0 for the next matching job.\n"
+        "# Unless a job was handed to it, the agent is stopped {} s after the\n"
+        "# keep-alive period, also when the control plane never kept the allocation.\n"
+        "unset TANDEM_JOB_TOKEN TANDEM_JOB_ID TANDEM_JOB_ROOT\n"
+        "mkdir -p -m 700 {} && rm -f {} {} && mkfifo -m 600 {} || exit $status\n"
+        "(sleep {}; [ -e {} ] || kill -TERM $$) &\n"
+        "exec srun --ntasks=1 --export=ALL {} train --warm-agent {}\n",
+        tandem, kUnclaimedGraceSeconds, ShellQuote(worker_dir.string()), fifo, handed, fifo,
+        keep_alive_seconds + kUnclaimedGraceSeconds, handed, tandem, fifo);
+  }
   return WriteFileAtomic(request.job_dir / kScriptName, script,
                          fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
 }
@@ -242,8 +308,12 @@ std::vector<std::string> SlurmBackend::SbatchArgv(const LaunchRequest& request) 
   argv.push_back("--ntasks=1");
   argv.push_back(fmt::format("--cpus-per-task={}", request.cpu_count));
   if (request.memory_mib > 0) argv.push_back(fmt::format("--mem={}M", request.memory_mib));
-  argv.push_back("--time=" + SlurmTimeLimit(request.max_runtime_seconds,
-                                            options_.time_limit_margin.count()));
+  // A kept allocation must cover the keep-alive period and then a job of the
+  // same maximum runtime (LaunchOnWarmWorker rejects longer ones).
+  int64_t keep_alive_seconds = KeepAliveSeconds(request).value_or(0);
+  int64_t seconds = request.max_runtime_seconds;
+  if (keep_alive_seconds > 0) seconds = 2 * request.max_runtime_seconds + keep_alive_seconds;
+  argv.push_back("--time=" + SlurmTimeLimit(seconds, options_.time_limit_margin.count()));
   argv.push_back("--no-requeue");
   argv.push_back("--export=NONE");
   argv.push_back("--chdir=" + request.job_dir.string());
@@ -293,7 +363,10 @@ Result<LaunchInfo> SlurmBackend::Launch(const LaunchRequest& request) {
 
   // Step 3: record the Slurm job id, so that a later Launch finds it even
   // after Slurm has forgotten the job.
-  Json record = {{"JobId", request.job_id}, {"SlurmJobId", *slurm_job_id}};
+  Json record = {{"JobId", request.job_id},
+                 {"SlurmJobId", *slurm_job_id},
+                 {"KeepAliveSeconds", KeepAliveSeconds(request).value_or(0)},
+                 {"MaxRuntimeSeconds", request.max_runtime_seconds}};
   if (Status written = WriteFileAtomic(request.job_dir / kLaunchRecordName, record.dump(2) + "\n");
       !written) {
     spdlog::warn("cannot record Slurm job id job={} slurm_job_id={} error=\"{}\"", request.job_id,
@@ -307,9 +380,8 @@ Result<LaunchInfo> SlurmBackend::Launch(const LaunchRequest& request) {
 
 Status SlurmBackend::Cancel(const std::string& slurm_job_id, bool signal_term_only) const {
   std::vector<std::string> argv = {options_.scancel_command};
-  if (signal_term_only) {
-    argv.insert(argv.end(), {"--signal=TERM", "--full"});
-  }
+  if (signal_term_only) argv.push_back("--signal=TERM");
+  if (signal_term_only && slurm_job_id.find('.') == std::string::npos) argv.push_back("--full");
   argv.push_back(slurm_job_id);
   TANDEM_ASSIGN_OR_RETURN(CommandOutput cancelled, Run(argv));
   // scancel of a job that already ended prints "already completing or completed".
@@ -323,9 +395,11 @@ Status SlurmBackend::Cancel(const std::string& slurm_job_id, bool signal_term_on
 }
 
 Status SlurmBackend::Stop(std::string_view native_id, std::chrono::seconds grace) {
+  // A step id signals only the step, so the kept allocation's batch script
+  // ends with it rather than before it.
   TANDEM_ASSIGN_OR_RETURN(std::string slurm_job_id, ParseNativeId(native_id));
   std::string context = fmt::format("stop Slurm job {}", slurm_job_id);
-  Result<std::optional<SlurmJobInfo>> job = ShowJob(slurm_job_id);
+  Result<std::optional<SlurmJobInfo>> job = ShowJob(slurm_job_id.substr(0, slurm_job_id.find('.')));
   if (!job) return std::unexpected(job.error().WithContext(context));
   if (!*job) return Ok();  // slurmctld no longer lists it, so it ended long ago.
 
@@ -351,8 +425,11 @@ Status SlurmBackend::Stop(std::string_view native_id, std::chrono::seconds grace
   return Ok();
 }
 
+// A job on a kept allocation ("<job id>.<step id>") is the allocation's last
+// step: the batch script ends with it, so the allocation's state is the step's.
 Result<Observation> SlurmBackend::Describe(std::string_view native_id) {
-  TANDEM_ASSIGN_OR_RETURN(std::string slurm_job_id, ParseNativeId(native_id));
+  TANDEM_ASSIGN_OR_RETURN(std::string id, ParseNativeId(native_id));
+  std::string slurm_job_id = id.substr(0, id.find('.'));
   Result<std::optional<SlurmJobInfo>> job = ShowJob(slurm_job_id);
   if (!job) {
     return std::unexpected(job.error().WithContext(fmt::format("describe Slurm job {}", slurm_job_id)));
@@ -402,6 +479,193 @@ void SlurmBackend::KillLoop() {
       wake_.wait_until(lock, next->deadline);
     }
   }
+}
+
+// ---- Warm workers: kept allocations (see slurm_backend.h) ----
+
+namespace {
+
+constexpr auto kWarmHandoffTimeout = std::chrono::seconds(10);
+
+// Opens the FIFO for writing once the agent has opened it for reading;
+// returns -1 when the timeout passes first.
+int OpenFifoWhenReady(const fs::path& fifo) {
+  const auto deadline = std::chrono::steady_clock::now() + kWarmHandoffTimeout;
+  while (true) {
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    // ENXIO: no reader yet; ENOENT: the batch script has not made the FIFO yet.
+    if ((errno != ENXIO && errno != ENOENT) || std::chrono::steady_clock::now() >= deadline) {
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+// Writes all of `message`; EPIPE (the agent died) is an error, not a signal.
+Status WriteToFifo(int fd, std::string_view message) {
+  int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  sigset_t pipe_only, previous;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  Status status = Ok();
+  while (!message.empty()) {
+    ssize_t written = ::write(fd, message.data(), message.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0) {
+      status = Internal(fmt::format("cannot write the hand-off: {}", std::strerror(errno)));
+      break;
+    }
+    message.remove_prefix(static_cast<size_t>(written));
+  }
+  timespec zero{};
+  while (sigtimedwait(&pipe_only, nullptr, &zero) == SIGPIPE) {
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return status;
+}
+
+}  // namespace
+
+std::string SlurmBackend::WarmImage() const {
+  std::error_code error;
+  auto size = fs::file_size(options_.tandem_binary, error);
+  if (error) return "";
+  auto modified = fs::last_write_time(options_.tandem_binary, error);
+  if (error) return "";
+  return fmt::format("slurm:{}:{}:{}", options_.tandem_binary.string(), size,
+                     modified.time_since_epoch().count());
+}
+
+bool SlurmBackend::AllocationRunning(const std::string& slurm_job_id) const {
+  Result<std::optional<SlurmJobInfo>> job = ShowJob(slurm_job_id);
+  return job && *job && (*job)->job_state == "RUNNING";
+}
+
+Result<std::string> SlurmBackend::StartWarmWorker(const std::string& owner_job_id,
+                                                  const fs::path& owner_job_dir) {
+  std::string context = fmt::format("keep the allocation of job {}", owner_job_id);
+  fs::path record_path = owner_job_dir / kLaunchRecordName;
+  Result<std::string> text = ReadFile(record_path);
+  if (!text) return std::unexpected(text.error().WithContext(context));
+  Result<Json> record = ParseJson(*text, record_path.string());
+  if (!record) return std::unexpected(record.error().WithContext(context));
+  Result<std::string> slurm_job_id = GetString(*record, "SlurmJobId", record_path.string());
+  if (!slurm_job_id) return std::unexpected(slurm_job_id.error().WithContext(context));
+  int64_t keep_alive_seconds = GetInt(*record, "KeepAliveSeconds", record_path.string()).value_or(0);
+  int64_t max_runtime = GetInt(*record, "MaxRuntimeSeconds", record_path.string()).value_or(0);
+  if (keep_alive_seconds <= 0 || slurm_job_id->find('.') != std::string::npos) {
+    return FailedPrecondition(fmt::format(
+        "{}: Slurm job {} was not submitted to be kept (no keep-alive period, or it ran on a kept "
+        "allocation)",
+        context, *slurm_job_id));
+  }
+  if (!AllocationRunning(*slurm_job_id)) {
+    return FailedPrecondition(
+        fmt::format("{}: Slurm job {} is not running any more", context, *slurm_job_id));
+  }
+  std::lock_guard lock(mutex_);
+  kept_[*slurm_job_id] = KeptAllocation{.slurm_job_id = *slurm_job_id,
+                                        .fifo = owner_job_dir / kWarmFifoPath,
+                                        .max_runtime_seconds = max_runtime};
+  spdlog::info("Slurm allocation kept job={} slurm_job_id={}", owner_job_id, *slurm_job_id);
+  return *slurm_job_id;
+}
+
+bool SlurmBackend::WarmWorkerAlive(std::string_view worker_id) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = kept_.find(worker_id);
+    if (it == kept_.end() || it->second.handing_off) return false;
+  }
+  return AllocationRunning(std::string(worker_id));
+}
+
+Result<LaunchInfo> SlurmBackend::LaunchOnWarmWorker(std::string_view worker_id,
+                                                    const LaunchRequest& request) {
+  TANDEM_RETURN_IF_ERROR(ValidateRequest(request));
+  std::string context =
+      fmt::format("hand job {} to the kept Slurm allocation {}", request.job_id, worker_id);
+
+  // Step 1: claim the allocation, so that no second hand-off or terminate touches it.
+  KeptAllocation kept;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = kept_.find(worker_id);
+    if (it == kept_.end() || it->second.handing_off) {
+      return FailedPrecondition(fmt::format("{}: the allocation is gone", context));
+    }
+    if (request.max_runtime_seconds > it->second.max_runtime_seconds) {
+      return FailedPrecondition(fmt::format(
+          "{}: MaxRuntimeInSeconds {} is above the {} s the allocation was sized for", context,
+          request.max_runtime_seconds, it->second.max_runtime_seconds));
+    }
+    it->second.handing_off = true;
+    kept = it->second;
+  }
+
+  // Step 2: Slurm must still run the allocation, and its agent must listen.
+  int fd = AllocationRunning(kept.slurm_job_id) ? OpenFifoWhenReady(kept.fifo) : -1;
+  {
+    std::lock_guard lock(mutex_);
+    kept_.erase(kept.slurm_job_id);
+  }
+  if (fd < 0) {
+    (void)Cancel(kept.slurm_job_id, false);
+    return FailedPrecondition(fmt::format(
+        "{}: the allocation has ended or its agent did not listen within {} s; it was cancelled",
+        context, kWarmHandoffTimeout.count()));
+  }
+
+  // Step 3: the launch record first, so that a repeated Launch finds the step.
+  std::string step_id = kept.slurm_job_id + ".0";
+  Json record = {{"JobId", request.job_id}, {"SlurmJobId", step_id}};
+  Status prepared = CreateDirectories(request.job_dir / "root");
+  if (prepared) {
+    prepared = WriteFileAtomic(request.job_dir / kLaunchRecordName, record.dump(2) + "\n");
+  }
+  if (prepared) {
+    // The batch script leaves an allocation alone once this file exists.
+    prepared = WriteFileAtomic(kept.fifo.parent_path() / kWarmHandedName, request.job_id + "\n");
+  }
+  if (!prepared) {
+    ::close(fd);
+    (void)Cancel(kept.slurm_job_id, false);
+    return std::unexpected(prepared.error().WithContext(context));
+  }
+
+  // Step 4: the hand-off. An agent that died in between ends the allocation,
+  // which Describe then reports for the job.
+  Status sent = WriteToFifo(fd, HandoffMessage(request.job_dir, JobEnvironment(request),
+                                               request.spec_json));
+  ::close(fd);
+  if (!sent) {
+    spdlog::error("warm hand-off failed job={} slurm_job_id={} error={}", request.job_id,
+                  kept.slurm_job_id, sent.error().message());
+    (void)Cancel(kept.slurm_job_id, false);
+  } else {
+    spdlog::info("job handed to a kept Slurm allocation job={} slurm_step={}", request.job_id,
+                 step_id);
+  }
+  return LaunchInfo{.native_id = NativeId(step_id)};
+}
+
+void SlurmBackend::TerminateWarmWorker(std::string_view worker_id) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = kept_.find(worker_id);
+    if (it == kept_.end() || it->second.handing_off) return;
+    kept_.erase(it);
+  }
+  std::string slurm_job_id(worker_id);
+  if (Status cancelled = Cancel(slurm_job_id, false); !cancelled) {
+    spdlog::warn("cannot cancel a kept Slurm allocation slurm_job_id={} error=\"{}\"",
+                 slurm_job_id, cancelled.error().message());
+    return;
+  }
+  spdlog::info("kept Slurm allocation cancelled slurm_job_id={}", slurm_job_id);
 }
 
 }  // namespace tandem::backends

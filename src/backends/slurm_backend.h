@@ -36,6 +36,24 @@
 // cannot be read. It returns kGone only when Slurm answers "Invalid job id",
 // which happens MinJobAge (300 s by default) after a job ends when the cluster
 // keeps no accounting; any other failure to ask is kUnavailable.
+//
+// Warm pools (docs/warm-pools.md): a job whose spec sets
+// ResourceConfig.KeepAlivePeriodInSeconds keeps its allocation. Its batch
+// script runs `tandem train`, then `srun tandem train --warm-agent FIFO` as
+// step 0, which waits for a hand-off on job_dir/warm-worker/handoff (mode
+// 0600). Its --time covers twice MaxRuntimeInSeconds plus the keep-alive
+// period, so the allocation outlives the wait and a job of the same maximum
+// runtime. StartWarmWorker registers such an allocation while Slurm lists it
+// RUNNING; LaunchOnWarmWorker writes the hand-off, and the job runs as step 0
+// with native id "slurm:<Slurm job id>.0". The batch script ends with that
+// step, so the allocation's state is the job's. TerminateWarmWorker cancels
+// the allocation once. A job on a kept allocation is not kept again.
+// NOTE: the hand-off goes through a FIFO, which works only when the control
+// plane runs on the allocation's node (the test cluster's case). Other
+// clusters need a hand-off file in job_dir polled by the agent.
+// NOTE: while an allocation is kept, Describe of its first job says Running,
+// so a first job whose runtime died without reporting its end is noticed only
+// when the allocation ends. Telling them apart would take a step per job.
 #pragma once
 
 #include <chrono>
@@ -77,6 +95,23 @@ class SlurmBackend final : public Backend {
   Status Stop(std::string_view native_id, std::chrono::seconds grace) override;
   Result<Observation> Describe(std::string_view native_id) override;
 
+  // Warm workers are kept allocations, with ids "<Slurm job id>".
+  // The image is the tandem binary, by path, size and modification time.
+  std::string WarmImage() const override;
+  // Errors: kFailedPrecondition when the job kept no allocation (its launch
+  // asked for no keep-alive period, or it ran on a kept allocation itself) or
+  // Slurm no longer lists the allocation RUNNING; kUnavailable when Slurm
+  // could not be asked.
+  Result<std::string> StartWarmWorker(const std::string& owner_job_id,
+                                      const std::filesystem::path& owner_job_dir) override;
+  bool WarmWorkerAlive(std::string_view worker_id) override;
+  // Errors: kFailedPrecondition when the allocation is gone, its agent did not
+  // listen within 10 s (the allocation is cancelled then), or the job's
+  // MaxRuntimeInSeconds is above the first job's.
+  Result<LaunchInfo> LaunchOnWarmWorker(std::string_view worker_id,
+                                        const LaunchRequest& request) override;
+  void TerminateWarmWorker(std::string_view worker_id) override;
+
   // Returns the sbatch command line for a request; public for tests.
   std::vector<std::string> SbatchArgv(const LaunchRequest& request) const;
 
@@ -86,10 +121,19 @@ class SlurmBackend final : public Backend {
     std::chrono::steady_clock::time_point deadline;
   };
 
+  struct KeptAllocation {
+    std::string slurm_job_id;
+    std::filesystem::path fifo;
+    int64_t max_runtime_seconds = 0;
+    bool handing_off = false;
+  };
+
   Result<CommandOutput> Run(std::vector<std::string> argv) const;
   Result<std::optional<SlurmJobInfo>> ShowJob(const std::string& slurm_job_id) const;
   Result<std::optional<std::string>> FindEarlierLaunch(const LaunchRequest& request) const;
   Result<LaunchInfo> EarlierLaunchInfo(const std::string& slurm_job_id);
+  std::map<std::string, std::string> JobEnvironment(const LaunchRequest& request) const;
+  bool AllocationRunning(const std::string& slurm_job_id) const;
   Status WriteJobFiles(const LaunchRequest& request) const;
   Result<std::string> Submit(const LaunchRequest& request) const;
   Status Cancel(const std::string& slurm_job_id, bool signal_term_only) const;
@@ -101,6 +145,7 @@ class SlurmBackend final : public Backend {
   std::condition_variable wake_;
   bool shutting_down_ = false;
   std::vector<PendingKill> pending_kills_;
+  std::map<std::string, KeptAllocation, std::less<>> kept_;
   std::thread killer_;
 };
 

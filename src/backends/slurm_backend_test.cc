@@ -31,6 +31,20 @@ constexpr std::string_view kToken = "tok-3f9c2a7d5e-secret";
 // `tandem train` stand-in; TEST_MODE picks what it does.
 constexpr std::string_view kFakeTandem = R"(#!/bin/sh
 [ "$1" = train ] || { echo "expected the argument train, got $1"; exit 64; }
+if [ "$2" = --warm-agent ]; then
+  # The warm agent of a kept allocation: it notes where it runs, then acts on
+  # the TEST_MODE of the job handed to it.
+  echo "agent in Slurm job $SLURM_JOB_ID step $SLURM_STEP_ID" >> agent.log
+  read -r handoff < "$3"
+  case "$handoff" in
+    *'"TEST_MODE":"sleep"'*)
+      echo "agent runs a sleeping job" >> agent.log
+      trap 'echo "agent received SIGTERM" >> agent.log; exit 143' TERM
+      while :; do sleep 0.2; done ;;
+  esac
+  echo "agent ran a job" >> agent.log
+  exit 0
+fi
 echo "first line of user code"
 echo "job $TANDEM_JOB_ID token length ${#TANDEM_JOB_TOKEN} root $TANDEM_JOB_ROOT"
 case "$TEST_MODE" in
@@ -397,12 +411,173 @@ TEST_F(SlurmBackendTest, ForgottenJobIsGone) {
 }
 
 TEST_F(SlurmBackendTest, MalformedNativeIdIsInvalid) {
-  for (std::string_view id : {"pid:12", "slurm:", "slurm:12a", "12"}) {
+  for (std::string_view id : {"pid:12", "slurm:", "slurm:12a", "12", "slurm:12.", "slurm:.0",
+                              "slurm:12.x"}) {
     Result<Observation> observed = backend().Describe(id);
     ASSERT_FALSE(observed) << id;
     EXPECT_EQ(observed.error().code(), ErrorCode::kInvalidArgument) << id;
     EXPECT_EQ(backend().Stop(id, seconds(1)).error().code(), ErrorCode::kInvalidArgument) << id;
   }
+}
+
+// A request whose spec keeps the allocation for `keep_alive_seconds`.
+LaunchRequest WithKeepAlive(LaunchRequest request, int keep_alive_seconds) {
+  request.spec_json = fmt::format(R"({{"ResourceConfig": {{"KeepAlivePeriodInSeconds": {}}}}})",
+                                  keep_alive_seconds);
+  return request;
+}
+
+class SlurmWarmTest : public SlurmBackendTest {
+ protected:
+  // Launches a job that keeps its allocation and waits until its own run is
+  // over; returns its native id and the kept worker's id.
+  std::pair<std::string, std::string> KeepAllocation(const std::string& job_id) {
+    std::string native_id = Launch(WithKeepAlive(Request(job_id, "succeed"), 120));
+    EXPECT_TRUE(WaitForLog(job_id, "first line of user code"));
+    Result<std::string> worker;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      worker = backend().StartWarmWorker(job_id, dir_ / job_id);
+      if (worker) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(worker) << worker.error().message();
+    return {native_id, worker.value_or("")};
+  }
+
+  std::string AgentLog(const std::string& owner_job_id) {
+    return ReadFile(dir_ / owner_job_id / "agent.log").value_or("");
+  }
+};
+
+TEST_F(SlurmWarmTest, KeptAllocationRunsTheNextJobAsAStep) {
+  auto [owner_id, worker] = KeepAllocation("job-owner");
+  ASSERT_FALSE(worker.empty());
+  EXPECT_EQ(worker, SlurmId(owner_id));
+  EXPECT_TRUE(backend().WarmWorkerAlive(worker));
+  EXPECT_THAT(Shell("scontrol show job -o " + worker), HasSubstr("JobState=RUNNING"));
+
+  Result<LaunchInfo> reused = backend().LaunchOnWarmWorker(worker, Request("job-reuser", "succeed"));
+  ASSERT_TRUE(reused) << reused.error().message();
+  launched_.push_back(reused->native_id);
+  EXPECT_EQ(reused->native_id, owner_id + ".0");
+  EXPECT_FALSE(backend().WarmWorkerAlive(worker));
+
+  Observation ended = WaitEnded(reused->native_id);
+  EXPECT_EQ(ended.state, ObservedState::kSucceeded) << ended.reason;
+  EXPECT_THAT(AgentLog("job-owner"), HasSubstr("agent in Slurm job " + worker + " step 0"));
+  EXPECT_THAT(AgentLog("job-owner"), HasSubstr("agent ran a job"));
+
+  // A repeated launch finds the step instead of submitting again.
+  Result<LaunchInfo> again = backend().Launch(Request("job-reuser", "succeed"));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->native_id, reused->native_id);
+  EXPECT_TRUE(again->already_ended);
+}
+
+TEST_F(SlurmWarmTest, StopReachesTheJobOnAKeptAllocation) {
+  auto [owner_id, worker] = KeepAllocation("job-owner-stop");
+  ASSERT_FALSE(worker.empty());
+  Result<LaunchInfo> reused =
+      backend().LaunchOnWarmWorker(worker, Request("job-reuser-stop", "sleep"));
+  ASSERT_TRUE(reused) << reused.error().message();
+  launched_.push_back(reused->native_id);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (AgentLog("job-owner-stop").find("sleeping job") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(backend().Describe(reused->native_id)->state, ObservedState::kRunning);
+
+  ASSERT_TRUE(backend().Stop(reused->native_id, seconds(30)));
+  Observation ended = WaitEnded(reused->native_id);
+  EXPECT_EQ(ended.state, ObservedState::kFailed);
+  EXPECT_THAT(AgentLog("job-owner-stop"), HasSubstr("agent received SIGTERM"));
+}
+
+TEST_F(SlurmWarmTest, TerminateCancelsTheAllocationOnce) {
+  fs::path calls = dir_ / "scancel.calls";
+  fs::path wrapper = dir_ / "scancel-wrapper";
+  ASSERT_TRUE(WriteFileAtomic(wrapper,
+                              fmt::format("#!/bin/sh\necho \"$@\" >> '{}'\nexec scancel \"$@\"\n",
+                                          calls.string()),
+                              fs::perms::owner_all));
+  options_.scancel_command = wrapper.string();
+  auto [owner_id, worker] = KeepAllocation("job-owner-expiry");
+  ASSERT_FALSE(worker.empty());
+
+  backend().TerminateWarmWorker(worker);
+  backend().TerminateWarmWorker(worker);
+  Observation ended = WaitEnded(owner_id);
+  EXPECT_EQ(ended.state, ObservedState::kFailed);
+  EXPECT_EQ(ended.cause, EndCause::kCancelled);
+  EXPECT_EQ(ReadFile(calls).value_or(""), worker + "\n");
+  EXPECT_FALSE(backend().WarmWorkerAlive(worker));
+  EXPECT_EQ(backend().LaunchOnWarmWorker(worker, Request("job-late", "succeed")).error().code(),
+            ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(SlurmWarmTest, CancelledAllocationIsNotReused) {
+  auto [owner_id, worker] = KeepAllocation("job-owner-cancelled");
+  ASSERT_FALSE(worker.empty());
+  Shell("scancel " + worker);
+  WaitEnded(owner_id);
+
+  EXPECT_FALSE(backend().WarmWorkerAlive(worker));
+  Result<LaunchInfo> reused =
+      backend().LaunchOnWarmWorker(worker, Request("job-not-reused", "succeed"));
+  ASSERT_FALSE(reused);
+  EXPECT_EQ(reused.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_FALSE(fs::exists(dir_ / "job-not-reused" / "slurm-launch.json"));
+}
+
+TEST_F(SlurmWarmTest, UnclaimedAllocationEndsAfterItsKeepAlivePeriod) {
+  // No control plane keeps or terminates this allocation, so its batch script ends it
+  // after the keep-alive period (1 s) and the grace (10 s).
+  std::string native_id = Launch(WithKeepAlive(Request("job-unclaimed", "succeed"), 1));
+  Observation ended = WaitEnded(native_id);
+  EXPECT_NE(ended.state, ObservedState::kGone);
+  EXPECT_THAT(AgentLog("job-unclaimed"), HasSubstr("agent in Slurm job"));
+  EXPECT_THAT(AgentLog("job-unclaimed"), Not(HasSubstr("agent ran a job")));
+}
+
+TEST_F(SlurmWarmTest, OnlyJobsWithAKeepAlivePeriodAreKept) {
+  std::string native_id = Launch(Request("job-not-kept", "succeed"));
+  WaitEnded(native_id);
+  Result<std::string> worker = backend().StartWarmWorker("job-not-kept", dir_ / "job-not-kept");
+  ASSERT_FALSE(worker);
+  EXPECT_EQ(worker.error().code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(SlurmWarmTest, LongerJobIsNotHandedToTheAllocation) {
+  auto [owner_id, worker] = KeepAllocation("job-owner-short");
+  ASSERT_FALSE(worker.empty());
+  LaunchRequest longer = Request("job-longer", "succeed");
+  longer.max_runtime_seconds = 7200;
+  Result<LaunchInfo> reused = backend().LaunchOnWarmWorker(worker, longer);
+  ASSERT_FALSE(reused);
+  EXPECT_THAT(reused.error().message(), HasSubstr("MaxRuntimeInSeconds 7200"));
+  EXPECT_TRUE(backend().WarmWorkerAlive(worker));
+}
+
+TEST_F(SlurmBackendTest, KeepAliveWidensTheTimeLimit) {
+  LaunchRequest request = WithKeepAlive(Request("job-time", "succeed"), 600);
+  EXPECT_THAT(backend().SbatchArgv(request), ::testing::Contains("--time=130"));
+  EXPECT_THAT(backend().SbatchArgv(Request("job-time", "succeed")),
+              ::testing::Contains("--time=60"));
+}
+
+TEST_F(SlurmBackendTest, MalformedKeepAliveIsInvalid) {
+  LaunchRequest request = Request("job-bad-keep", "succeed");
+  request.spec_json = R"({"ResourceConfig": {"KeepAlivePeriodInSeconds": "ten"}})";
+  Result<LaunchInfo> info = backend().Launch(request);
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(info.error().message(), HasSubstr("KeepAlivePeriodInSeconds"));
+  request.spec_json = R"({"ResourceConfig": {"KeepAlivePeriodInSeconds": -5}})";
+  info = backend().Launch(request);
+  ASSERT_FALSE(info);
+  EXPECT_THAT(info.error().message(), HasSubstr("must not be negative"));
+  request.spec_json = "{not json";
+  EXPECT_EQ(backend().Launch(request).error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST_F(SlurmBackendTest, MalformedRequestIsInvalid) {
