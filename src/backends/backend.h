@@ -107,8 +107,8 @@ class Backend {
   // the job and waits for one. A backend without warm workers keeps these
   // defaults: StartWarmWorker fails with kFailedPrecondition, so jobs always
   // start cold there.
-  // NOTE: a Slurm backend would keep the job's allocation and run the next
-  // matching job in it as a new step (srun --jobid); it does not exist yet.
+  // The Slurm backend keeps the job's allocation and runs the next matching
+  // job in it as a job step (slurm_backend.h).
 
   // Returns the identity of the image that workers start from, compared by
   // the warm pool match key; "" when the backend has no warm workers.
