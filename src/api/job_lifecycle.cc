@@ -122,6 +122,13 @@ Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& e
       jobs::IsTerminal(job.state.status) && context.admission != nullptr) {
     context.admission->OnJobEnded();
   }
+  // A backend without an exit callback learns of the end here, so the warm
+  // pool can keep its worker and mark a lent one reused.
+  if (!result->duplicate && result->verdict == jobs::Verdict::kAccepted &&
+      jobs::IsTerminal(job.state.status) && context.warm_pool != nullptr) {
+    std::shared_ptr<backends::Backend> backend = FindBackend(context, job.backend);
+    if (backend != nullptr && !backend->ReportsExits()) context.warm_pool->OnJobEnded(job.id);
+  }
   return result;
 }
 

@@ -110,6 +110,11 @@ class Backend {
   // The Slurm backend keeps the job's allocation and runs the next matching
   // job in it as a job step (slurm_backend.h).
 
+  // True when the backend calls its ExitCallback for every launch. The
+  // control plane tells the warm pool of the other backends' ended jobs when
+  // their end events are applied.
+  virtual bool ReportsExits() const { return true; }
+
   // Returns the identity of the image that workers start from, compared by
   // the warm pool match key; "" when the backend has no warm workers.
   virtual std::string WarmImage() const { return ""; }

@@ -597,13 +597,21 @@ Result<LaunchInfo> SlurmBackend::LaunchOnWarmWorker(std::string_view worker_id,
     if (it == kept_.end() || it->second.handing_off) {
       return FailedPrecondition(fmt::format("{}: the allocation is gone", context));
     }
-    if (request.max_runtime_seconds > it->second.max_runtime_seconds) {
-      return FailedPrecondition(fmt::format(
-          "{}: MaxRuntimeInSeconds {} is above the {} s the allocation was sized for", context,
-          request.max_runtime_seconds, it->second.max_runtime_seconds));
-    }
     it->second.handing_off = true;
     kept = it->second;
+  }
+  if (request.max_runtime_seconds > kept.max_runtime_seconds) {
+    // The pool marks the worker Terminated after any failed hand-off, so the
+    // allocation goes too.
+    {
+      std::lock_guard lock(mutex_);
+      kept_.erase(kept.slurm_job_id);
+    }
+    (void)Cancel(kept.slurm_job_id, false);
+    return FailedPrecondition(fmt::format(
+        "{}: MaxRuntimeInSeconds {} is above the {} s the allocation was sized for; it was "
+        "cancelled",
+        context, request.max_runtime_seconds, kept.max_runtime_seconds));
   }
 
   // Step 2: Slurm must still run the allocation, and its agent must listen.

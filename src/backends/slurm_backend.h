@@ -95,6 +95,9 @@ class SlurmBackend final : public Backend {
   Status Stop(std::string_view native_id, std::chrono::seconds grace) override;
   Result<Observation> Describe(std::string_view native_id) override;
 
+  // Slurm jobs end without an ExitCallback: their end events drive the pool.
+  bool ReportsExits() const override { return false; }
+
   // Warm workers are kept allocations, with ids "<Slurm job id>".
   // The image is the tandem binary, by path, size and modification time.
   std::string WarmImage() const override;
@@ -106,8 +109,8 @@ class SlurmBackend final : public Backend {
                                       const std::filesystem::path& owner_job_dir) override;
   bool WarmWorkerAlive(std::string_view worker_id) override;
   // Errors: kFailedPrecondition when the allocation is gone, its agent did not
-  // listen within 10 s (the allocation is cancelled then), or the job's
-  // MaxRuntimeInSeconds is above the first job's.
+  // listen within 10 s, or the job's MaxRuntimeInSeconds is above the first
+  // job's. The allocation is cancelled on every error but the first.
   Result<LaunchInfo> LaunchOnWarmWorker(std::string_view worker_id,
                                         const LaunchRequest& request) override;
   void TerminateWarmWorker(std::string_view worker_id) override;

@@ -555,7 +555,8 @@ TEST_F(SlurmWarmTest, LongerJobIsNotHandedToTheAllocation) {
   Result<LaunchInfo> reused = backend().LaunchOnWarmWorker(worker, longer);
   ASSERT_FALSE(reused);
   EXPECT_THAT(reused.error().message(), HasSubstr("MaxRuntimeInSeconds 7200"));
-  EXPECT_TRUE(backend().WarmWorkerAlive(worker));
+  EXPECT_FALSE(backend().WarmWorkerAlive(worker));
+  EXPECT_EQ(WaitEnded(owner_id).cause, EndCause::kCancelled);
 }
 
 TEST_F(SlurmBackendTest, KeepAliveWidensTheTimeLimit) {

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <regex>
+#include <thread>
 
 #include "common/file_util.h"
 #include "harness.h"
@@ -111,6 +112,59 @@ TEST(SlurmEndToEnd, FlightsJobRunsOnSlurm) {
       ReadFile(plane.data_dir() / "jobs" / local_job / "root/model/model.json").value_or("");
   ASSERT_FALSE(slurm_model.empty());
   EXPECT_EQ(slurm_model, local_model);
+}
+
+TEST(SlurmEndToEnd, WarmPoolReusesTheAllocation) {
+  ASSERT_FALSE(SlurmConf().empty())
+      << "TANDEM_TEST_SLURM_CONF is not set: run this test through ctest, which starts the "
+         "Slurm cluster (fixture `slurm`)";
+  TempDir config_dir;
+  ControlPlane plane({"--config", WriteConfig(config_dir.path()).string()});
+  ASSERT_TRUE(plane.started()) << plane.ServerLog();
+
+  Json spec = Json::parse(*ReadFile(kSourceDir / "examples/flights/job-small.json"));
+  for (Json& channel : spec["InputDataConfig"]) {
+    std::string relative = channel["DataSource"]["FileDataSource"]["Path"];
+    channel["DataSource"]["FileDataSource"]["Path"] =
+        (kSourceDir / "examples/flights" / relative).lexically_normal().string();
+  }
+  spec["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 300;
+  std::filesystem::path first_spec = config_dir.path() / "first.json";
+  ASSERT_TRUE(WriteFileAtomic(first_spec, spec.dump(2)));
+  spec["TrainingJobName"] = "flights-delay-small-warm";
+  std::filesystem::path second_spec = config_dir.path() / "second.json";
+  ASSERT_TRUE(WriteFileAtomic(second_spec, spec.dump(2)));
+
+  // The first job completes and keeps its allocation.
+  std::string first = Submit(plane, first_spec);
+  ASSERT_FALSE(first.empty());
+  Json first_job = plane.WaitForJob(first, std::chrono::seconds(400));
+  ASSERT_EQ(first_job.value("TrainingJobStatus", ""), "Completed") << first_job.dump(2);
+  for (int attempt = 0; attempt < 100 && !first_job.contains("WarmPoolStatus"); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    first_job = plane.WaitForJob(first, std::chrono::seconds(10));
+  }
+  ASSERT_TRUE(first_job.contains("WarmPoolStatus")) << first_job.dump(2) << "\n" << plane.ServerLog();
+  ASSERT_EQ(first_job["WarmPoolStatus"].value("Status", ""), "Available")
+      << first_job.dump(2) << "\n" << plane.ServerLog();
+
+  // The second job runs as step 0 of the first job's Slurm job.
+  std::string second = Submit(plane, second_spec);
+  ASSERT_FALSE(second.empty());
+  Json second_job = plane.WaitForJob(second, std::chrono::seconds(400));
+  ASSERT_EQ(second_job.value("TrainingJobStatus", ""), "Completed")
+      << second_job.dump(2) << "\n"
+      << RunTandem({"job", "logs", second}, plane.ClientEnvironment()).output << "\n"
+      << plane.ServerLog();
+  auto slurm_id = [&](const std::string& job_id) {
+    std::string record =
+        ReadFile(plane.data_dir() / "jobs" / job_id / "slurm-launch.json").value_or("{}");
+    return Json::parse(record).value("SlurmJobId", "");
+  };
+  ASSERT_FALSE(slurm_id(first).empty());
+  EXPECT_EQ(slurm_id(second), slurm_id(first) + ".0");
+  first_job = plane.WaitForJob(first, std::chrono::seconds(10));
+  EXPECT_EQ(first_job["WarmPoolStatus"].value("ReusedByJob", ""), second) << first_job.dump(2);
 }
 
 }  // namespace
