@@ -33,10 +33,16 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-constexpr std::string_view kUserCode = R"(#!/bin/sh
+// Stands in for `tandem train`, and for `tandem train --warm-agent FIFO`,
+// which takes the job root from the hand-off.
+constexpr std::string_view kUserCode = R"sh(#!/bin/sh
+if [ "$2" = --warm-agent ]; then
+  read -r handoff < "$3"
+  TANDEM_JOB_ROOT=$(printf '%s' "$handoff" | sed 's/.*"TANDEM_JOB_ROOT":"\([^"]*\)".*/\1/')
+fi
 date +%s%N > "$TANDEM_JOB_ROOT/../first-line"
 exit 0
-)";
+)sh";
 constexpr auto kJobLimit = std::chrono::seconds(60);
 
 int64_t NowNanos() {
@@ -60,19 +66,20 @@ bool Ended(backends::ObservedState state) {
          state == backends::ObservedState::kFailed || state == backends::ObservedState::kGone;
 }
 
-// Launches one job and returns the milliseconds from Launch to the first
-// line of the script, after waiting for the job to end.
-Result<double> RunOne(backends::Backend& backend, const fs::path& job_dir, const std::string& job_id) {
-  backends::LaunchRequest request{.job_id = job_id,
+// Returns the request for one benchmark job in `job_dir`.
+backends::LaunchRequest BenchRequest(const fs::path& job_dir, const std::string& job_id) {
+  return backends::LaunchRequest{.job_id = job_id,
                                   .job_name = job_id,
                                   .api_url = "http://127.0.0.1:1",
                                   .job_token = "bench-token",
                                   .job_dir = job_dir,
                                   .memory_mib = 128,
                                   .max_runtime_seconds = 600};
-  int64_t submitted_ns = NowNanos();
-  TANDEM_ASSIGN_OR_RETURN(backends::LaunchInfo info, backend.Launch(request));
+}
 
+// Waits for the job's first line and its end; returns the first line's time.
+Result<int64_t> WaitForJob(backends::Backend& backend, const fs::path& job_dir,
+                           const std::string& job_id, const backends::LaunchInfo& info) {
   auto deadline = std::chrono::steady_clock::now() + kJobLimit;
   std::optional<int64_t> first_line_ns;
   bool ended = false;
@@ -92,7 +99,51 @@ Result<double> RunOne(backends::Backend& backend, const fs::path& job_dir, const
     return DeadlineExceeded(fmt::format("job {} ({}) did not start and end within {} s", job_id,
                                         info.native_id, kJobLimit.count()));
   }
-  return static_cast<double>(*first_line_ns - submitted_ns) / 1e6;
+  return *first_line_ns;
+}
+
+// Launches one job and returns the milliseconds from Launch to the first
+// line of the script, after waiting for the job to end.
+Result<double> RunOne(backends::Backend& backend, const fs::path& job_dir, const std::string& job_id) {
+  int64_t submitted_ns = NowNanos();
+  TANDEM_ASSIGN_OR_RETURN(backends::LaunchInfo info,
+                          backend.Launch(BenchRequest(job_dir, job_id)));
+  TANDEM_ASSIGN_OR_RETURN(int64_t first_line_ns, WaitForJob(backend, job_dir, job_id, info));
+  return static_cast<double>(first_line_ns - submitted_ns) / 1e6;
+}
+
+// Starts a job that keeps its allocation, then measures a second job handed
+// to that allocation, from LaunchOnWarmWorker to its first line.
+Result<double> RunWarmOne(backends::Backend& backend, const fs::path& dir, int index) {
+  std::string owner_id = fmt::format("{}-owner-{}", backend.name(), index);
+  backends::LaunchRequest owner = BenchRequest(dir / owner_id, owner_id);
+  owner.spec_json = R"({"ResourceConfig": {"KeepAlivePeriodInSeconds": 60}})";
+  if (Result<backends::LaunchInfo> launched = backend.Launch(owner); !launched) {
+    return std::unexpected(launched.error());
+  }
+  Result<std::string> worker = Unavailable("not started");
+  auto deadline = std::chrono::steady_clock::now() + kJobLimit;
+  while (!worker && std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(dir / owner_id / "first-line")) worker = backend.StartWarmWorker(owner_id, dir / owner_id);
+    if (!worker) std::this_thread::sleep_for(milliseconds(20));
+  }
+  if (!worker) return std::unexpected(worker.error());
+
+  std::string job_id = fmt::format("{}-warm-{}", backend.name(), index);
+  int64_t submitted_ns = NowNanos();
+  TANDEM_ASSIGN_OR_RETURN(backends::LaunchInfo info,
+                          backend.LaunchOnWarmWorker(*worker, BenchRequest(dir / job_id, job_id)));
+  TANDEM_ASSIGN_OR_RETURN(int64_t first_line_ns, WaitForJob(backend, dir / job_id, job_id, info));
+  return static_cast<double>(first_line_ns - submitted_ns) / 1e6;
+}
+
+Result<Figures> MeasureWarm(backends::Backend& backend, const fs::path& dir, int jobs) {
+  Figures figures;
+  for (int i = 0; i < jobs; ++i) {
+    TANDEM_ASSIGN_OR_RETURN(double latency, RunWarmOne(backend, dir, i));
+    figures.latencies_ms.push_back(latency);
+  }
+  return figures;
 }
 
 Result<Figures> Measure(backends::Backend& backend, const fs::path& dir, int jobs) {
@@ -106,7 +157,7 @@ Result<Figures> Measure(backends::Backend& backend, const fs::path& dir, int job
 }
 
 void Print(std::string_view name, const Figures& figures) {
-  std::printf("%-6s jobs %3zu  p50 %8.1f ms  p99 %8.1f ms  min %8.1f ms  max %8.1f ms\n",
+  std::printf("%-10s jobs %3zu  p50 %8.1f ms  p99 %8.1f ms  min %8.1f ms  max %8.1f ms\n",
               std::string(name).c_str(), figures.latencies_ms.size(), figures.Percentile(0.5),
               figures.Percentile(0.99), figures.Percentile(0.0), figures.Percentile(1.0));
 }
@@ -130,7 +181,8 @@ int Run(const std::string& slurm_conf, int jobs) {
   backends::SlurmBackend slurm({.tandem_binary = script, .slurm_conf = slurm_conf});
   Result<Figures> local_figures = Measure(local, dir / "local", jobs);
   Result<Figures> slurm_figures = Measure(slurm, dir / "slurm", jobs);
-  for (const auto* result : {&local_figures, &slurm_figures}) {
+  Result<Figures> warm_figures = MeasureWarm(slurm, dir / "slurm-warm", jobs);
+  for (const auto* result : {&local_figures, &slurm_figures, &warm_figures}) {
     if (!*result) {
       std::fprintf(stderr, "%s\n", result->error().message().c_str());
       return 1;
@@ -140,9 +192,13 @@ int Run(const std::string& slurm_conf, int jobs) {
   std::printf("submit to first line of user code, %d jobs each, one at a time\n", jobs);
   Print("local", *local_figures);
   Print("slurm", *slurm_figures);
+  Print("slurm warm", *warm_figures);
   std::printf("ratio slurm/local  p50 %.1fx  p99 %.1fx\n",
               slurm_figures->Percentile(0.5) / local_figures->Percentile(0.5),
               slurm_figures->Percentile(0.99) / local_figures->Percentile(0.99));
+  std::printf("ratio slurm cold/warm  p50 %.1fx  p99 %.1fx\n",
+              slurm_figures->Percentile(0.5) / warm_figures->Percentile(0.5),
+              slurm_figures->Percentile(0.99) / warm_figures->Percentile(0.99));
   std::error_code error;
   fs::remove_all(dir, error);
   return 0;
