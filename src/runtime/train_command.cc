@@ -187,7 +187,6 @@ int RunTrain(const TrainSettings& settings, StopController& stop) {
   return exit_code;
 }
 
-
 void AddTrainCommand(CLI::App& app, CommandAction& action) {
   auto settings = std::make_shared<TrainSettings>();
   auto log_level = std::make_shared<std::string>("info");
