@@ -40,33 +40,6 @@ int OpenWhenReady(const fs::path& fifo, ChildProcess& agent, std::chrono::millis
   }
 }
 
-// Writes all of `message` to the FIFO, blocking. SIGPIPE (the agent died) is
-// blocked on this thread and shows as EPIPE instead of ending the process.
-Status WriteAll(int fd, std::string_view message) {
-  int flags = ::fcntl(fd, F_GETFL);
-  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  sigset_t pipe_only, previous;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
-  Status status = Ok();
-  while (!message.empty()) {
-    ssize_t written = ::write(fd, message.data(), message.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written < 0) {
-      status = Internal(fmt::format("cannot write the hand-off: {}", std::strerror(errno)));
-      break;
-    }
-    message.remove_prefix(static_cast<size_t>(written));
-  }
-  // Discard a SIGPIPE raised here before unblocking, so it is never delivered.
-  timespec zero{};
-  while (sigtimedwait(&pipe_only, nullptr, &zero) == SIGPIPE) {
-  }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  return status;
-}
-
 }  // namespace
 
 struct LocalBackend::WarmWorker {
@@ -197,7 +170,7 @@ Result<LaunchInfo> LocalBackend::LaunchOnWarmWorker(std::string_view worker_id,
 
   // Step 4: the hand-off itself. An agent that died in between leaves a
   // launch whose exit the reaper reports, as for a crashed cold launch.
-  Status sent = WriteAll(fd, message);
+  Status sent = WriteHandoff(fd, message);
   ::close(fd);
   if (!sent) {
     spdlog::error("warm hand-off failed job={} worker={} pid={} error={}", request.job_id,

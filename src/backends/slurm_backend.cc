@@ -502,31 +502,6 @@ int OpenFifoWhenReady(const fs::path& fifo) {
   }
 }
 
-// Writes all of `message`; EPIPE (the agent died) is an error, not a signal.
-Status WriteToFifo(int fd, std::string_view message) {
-  int flags = ::fcntl(fd, F_GETFL);
-  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  sigset_t pipe_only, previous;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
-  Status status = Ok();
-  while (!message.empty()) {
-    ssize_t written = ::write(fd, message.data(), message.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written < 0) {
-      status = Internal(fmt::format("cannot write the hand-off: {}", std::strerror(errno)));
-      break;
-    }
-    message.remove_prefix(static_cast<size_t>(written));
-  }
-  timespec zero{};
-  while (sigtimedwait(&pipe_only, nullptr, &zero) == SIGPIPE) {
-  }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  return status;
-}
-
 }  // namespace
 
 std::string SlurmBackend::WarmImage() const {
@@ -646,7 +621,7 @@ Result<LaunchInfo> SlurmBackend::LaunchOnWarmWorker(std::string_view worker_id,
 
   // Step 4: the hand-off. An agent that died in between ends the allocation,
   // which Describe then reports for the job.
-  Status sent = WriteToFifo(fd, HandoffMessage(request.job_dir, JobEnvironment(request),
+  Status sent = WriteHandoff(fd, HandoffMessage(request.job_dir, JobEnvironment(request),
                                                request.spec_json));
   ::close(fd);
   if (!sent) {

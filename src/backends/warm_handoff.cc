@@ -1,5 +1,14 @@
 #include "backends/warm_handoff.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
 #include <fmt/format.h>
 
 #include "common/json_util.h"
@@ -39,6 +48,31 @@ Result<Handoff> ParseHandoff(std::string_view line) {
   TANDEM_ASSIGN_OR_RETURN(auto spec, GetOptionalString(message, "Spec", ""));
   handoff.spec_json = spec.value_or("");
   return handoff;
+}
+
+Status WriteHandoff(int fd, std::string_view message) {
+  int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  sigset_t pipe_only, previous;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  Status status = Ok();
+  while (!message.empty()) {
+    ssize_t written = ::write(fd, message.data(), message.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0) {
+      status = Internal(fmt::format("cannot write the hand-off: {}", std::strerror(errno)));
+      break;
+    }
+    message.remove_prefix(static_cast<size_t>(written));
+  }
+  // Discard a SIGPIPE raised here before unblocking, so it is never delivered.
+  timespec zero{};
+  while (sigtimedwait(&pipe_only, nullptr, &zero) == SIGPIPE) {
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return status;
 }
 
 }  // namespace tandem::backends

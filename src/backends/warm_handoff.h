@@ -37,4 +37,10 @@ std::string HandoffMessage(const std::filesystem::path& job_dir,
 // message never quotes environment values.
 Result<Handoff> ParseHandoff(std::string_view line);
 
+// Writes all of `message` to the FIFO `fd`, switching it to blocking mode.
+// SIGPIPE is blocked on this thread while writing, so an agent that died shows
+// as an error rather than ending the process.
+// Errors: kInternal naming the write failure (EPIPE when the agent died).
+Status WriteHandoff(int fd, std::string_view message);
+
 }  // namespace tandem::backends
