@@ -126,7 +126,7 @@ Result<backends::LaunchInfo> WarmPool::Launch(const std::shared_ptr<backends::Ba
     return backend->Launch(request);
   }
 
-  // Step 3: the move to InUse. The job runs on the worker whatever the store says.
+  // Step 3: the move to InUse. The job runs on the worker even if this store update fails.
   if (Status moved = Move(kept->owner_job_id, WarmPoolStatus::kAvailable, in_use); !moved) {
     spdlog::error("cannot mark a kept worker in use job={} reused_by={} error={}",
                   kept->owner_job_id, job.id, moved.error().message());

@@ -53,9 +53,9 @@ enum class ObservedState { kUnknown, kPending, kRunning, kSucceeded, kFailed, kG
 // Returns "Unknown", "Pending", "Running", "Succeeded", "Failed" or "Gone".
 std::string_view Name(ObservedState state);
 
-// Why a launch ended, when the backend can tell more than the exit status. The
-// reconciler and the exit report turn it into the job's secondary status and
-// failure reason (api/end_cause.h).
+// The cause of a launch's end, when the backend knows more than the exit
+// status. The reconciler and the exit report turn it into the job's secondary
+// status and failure reason (api/end_cause.h).
 enum class EndCause {
   kUnspecified,         // Succeeded or Failed by the exit status alone
   kCancelled,           // cancelled on the compute, not through tandem (e.g. scancel)
@@ -110,8 +110,8 @@ class Backend {
   // The Slurm backend keeps the job's allocation and runs the next matching
   // job in it as a job step (slurm_backend.h).
 
-  // True when the backend calls its ExitCallback for every launch. The
-  // control plane tells the warm pool of the other backends' ended jobs when
+  // True when the backend calls its ExitCallback for every launch. For the
+  // other backends, the control plane reports ended jobs to the warm pool when
   // their end events are applied.
   virtual bool ReportsExits() const { return true; }
 

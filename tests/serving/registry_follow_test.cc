@@ -79,19 +79,19 @@ class RegistryFollowTest : public api::ApiTest {
     return process;
   }
 
-  // Returns the model_version of one infer answer, or the failure.
+  // Returns the model_version of one infer response, or the error.
   std::string ServedVersion() {
     Result<http::Response> response =
         http::Fetch("POST", serve_url_ + "/v2/models/flights-delay/infer", kInferBody, {},
                     std::chrono::seconds(5));
     if (!response) return "error: " + response.error().message();
     if (response->status != 200) return fmt::format("status {}", response->status);
-    Result<Json> body = ParseJson(response->body, "infer answer");
+    Result<Json> body = ParseJson(response->body, "infer response");
     if (!body) return "error: " + body.error().message();
     return body->value("model_version", std::string("none"));
   }
 
-  // Waits until infer answers with `version`; returns the last answer seen.
+  // Waits until infer responds with `version`. Returns the last response seen.
   std::string WaitForVersion(std::string_view version) {
     const auto deadline = std::chrono::steady_clock::now() + kTimeout;
     std::string seen = ServedVersion();
