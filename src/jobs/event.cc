@@ -88,8 +88,8 @@ Result<Event> ParseEvent(const Json& document, std::string_view job_id) {
   TANDEM_RETURN_IF_ERROR(RequireObject(document, "event"));
   TANDEM_RETURN_IF_ERROR(RejectUnknownFields(
       document, "",
-      {"EventId", "Source", "ObservedAt", "Sequence", "TrainingJobStatus", "SecondaryStatus",
-       "Message", "Details"}));
+      {"EventId", "Source", "ObservedAt", "Sequence", "Attempt", "TrainingJobStatus",
+       "SecondaryStatus", "Message", "Details"}));
   Event event;
   event.job_id = std::string(job_id);
 
@@ -107,6 +107,11 @@ Result<Event> ParseEvent(const Json& document, std::string_view job_id) {
   TANDEM_ASSIGN_OR_RETURN(event.sequence, GetOptionalInt(document, "Sequence", ""));
   if (event.sequence && *event.sequence < 0) {
     return InvalidArgument(fmt::format("Sequence: {} is negative", *event.sequence));
+  }
+  TANDEM_ASSIGN_OR_RETURN(event.attempt, GetOptionalInt(document, "Attempt", ""));
+  if (event.attempt && *event.attempt < 1) {
+    return InvalidArgument(
+        fmt::format("Attempt: {} is not an attempt number; attempts count from 1", *event.attempt));
   }
 
   // What it reports.
@@ -135,6 +140,7 @@ Json EventToJson(const Event& event) {
       {"Details", event.details},
   };
   if (event.sequence) document["Sequence"] = *event.sequence;
+  if (event.attempt) document["Attempt"] = *event.attempt;
   if (event.status) document["TrainingJobStatus"] = Name(*event.status);
   if (event.secondary_status) document["SecondaryStatus"] = Name(*event.secondary_status);
   return document;
@@ -165,6 +171,11 @@ Result<std::optional<ModelPackageRef>> ModelPackageOf(const Event& event) {
     package.manifest = *manifest;
   }
   return package;
+}
+
+std::string AttemptEventId(std::string_view base, int64_t attempt) {
+  if (attempt <= 1) return std::string(base);
+  return fmt::format("{}-attempt-{}", base, attempt);
 }
 
 }  // namespace tandem::jobs

@@ -2,7 +2,7 @@
 // reconciler or the API itself) in the form of docs/api.md.
 //
 //   {"EventId": "...", "Source": "runtime", "ObservedAt": "2026-12-04T19:42:05.123Z",
-//    "Sequence": 7, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Training",
+//    "Sequence": 7, "Attempt": 1, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Training",
 //    "Message": "round 57 of 200", "Details": {"Round": 57}}
 //
 // EventId, Source and ObservedAt are required; the rest is optional. An event
@@ -36,6 +36,9 @@ struct Event {
   EventSource source = EventSource::kRuntime;
   int64_t observed_at_ms = 0;      // when the source saw it happen
   std::optional<int64_t> sequence;  // the source's own counter, >= 0; stored, not ordered on
+  // The attempt the report is about (>= 1); absent: the job's current attempt.
+  // The state machine rejects an event of any other attempt.
+  std::optional<int64_t> attempt;
   std::optional<JobStatus> status;
   std::optional<SecondaryStatus> secondary_status;
   std::string message;             // at most 4096 bytes
@@ -54,6 +57,11 @@ Result<Event> ParseEvent(const Json& document, std::string_view job_id);
 
 // Returns the docs/api.md form (without the job id). ParseEvent accepts it.
 Json EventToJson(const Event& event);
+
+// Returns the id of a control plane event that happens once per attempt:
+// `base` for attempt 1, "<base>-attempt-<N>" for attempt N > 1, so that the
+// ids of attempt 1 stay those of jobs that never retry.
+std::string AttemptEventId(std::string_view base, int64_t attempt);
 
 // Fails unless `status` and `secondary` may occur together (see job.h).
 Status CheckStatusPair(JobStatus status, SecondaryStatus secondary);

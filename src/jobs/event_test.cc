@@ -21,6 +21,7 @@ Json ValidEvent() {
     "Source": "runtime",
     "ObservedAt": "2026-12-04T19:42:05.123Z",
     "Sequence": 7,
+    "Attempt": 2,
     "TrainingJobStatus": "InProgress",
     "SecondaryStatus": "Training",
     "Message": "round 57 of 200",
@@ -36,6 +37,7 @@ TEST(Event, ParsesValidEvent) {
   EXPECT_EQ(event->source, EventSource::kRuntime);
   EXPECT_EQ(event->observed_at_ms, *ParseTimestamp("2026-12-04T19:42:05.123Z"));
   EXPECT_EQ(event->sequence, 7);
+  EXPECT_EQ(event->attempt, 2);
   EXPECT_EQ(event->status, JobStatus::kInProgress);
   EXPECT_EQ(event->secondary_status, SecondaryStatus::kTraining);
   EXPECT_EQ(event->message, "round 57 of 200");
@@ -49,6 +51,7 @@ TEST(Event, ParsesMinimalEvent) {
   EXPECT_FALSE(event->status.has_value());
   EXPECT_FALSE(event->secondary_status.has_value());
   EXPECT_FALSE(event->sequence.has_value());
+  EXPECT_FALSE(event->attempt.has_value());
   EXPECT_EQ(event->details, Json::object());
   EXPECT_EQ(event->message, "");
 }
@@ -132,6 +135,10 @@ std::vector<BadCase> BadCases() {
       {"negative sequence", [](Json& e) { e["Sequence"] = -1; }, "Sequence: -1 is negative"},
       {"sequence wrong type", [](Json& e) { e["Sequence"] = "7"; },
        "Sequence: expected an integer, got string"},
+      {"zero attempt", [](Json& e) { e["Attempt"] = 0; },
+       "Attempt: 0 is not an attempt number; attempts count from 1"},
+      {"attempt wrong type", [](Json& e) { e["Attempt"] = 1.5; },
+       "Attempt: expected an integer, got number"},
       {"unknown status", [](Json& e) { e["TrainingJobStatus"] = "Running"; },
        "TrainingJobStatus: unknown job status \"Running\""},
       {"lower-case status", [](Json& e) { e["TrainingJobStatus"] = "inprogress"; },
@@ -183,6 +190,12 @@ TEST(Event, MessageAtLimitAccepted) {
   document["Message"] = std::string(4096, 'm');
   document["EventId"] = std::string(128, 'e');
   EXPECT_TRUE(ParseEvent(document, "job-1"));
+}
+
+TEST(Event, AttemptEventIdKeepsFirstAttemptId) {
+  EXPECT_EQ(AttemptEventId("backend-exit", 1), "backend-exit");
+  EXPECT_EQ(AttemptEventId("backend-exit", 2), "backend-exit-attempt-2");
+  EXPECT_EQ(AttemptEventId("reconciler-end", 31), "reconciler-end-attempt-31");
 }
 
 }  // namespace

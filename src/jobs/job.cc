@@ -23,8 +23,9 @@ struct SecondaryInfo {
   int rank;
 };
 
-constexpr std::array<SecondaryInfo, 11> kSecondaryInfo = {{
+constexpr std::array<SecondaryInfo, 12> kSecondaryInfo = {{
     {SecondaryStatus::kStarting, "Starting", JobStatus::kInProgress, 0},
+    {SecondaryStatus::kRestarting, "Restarting", JobStatus::kInProgress, 0},
     {SecondaryStatus::kPending, "Pending", JobStatus::kInProgress, 1},
     {SecondaryStatus::kDownloading, "Downloading", JobStatus::kInProgress, 2},
     {SecondaryStatus::kTraining, "Training", JobStatus::kInProgress, 3},

@@ -2,13 +2,17 @@
 // state machine (jobs/state_machine.h) folds events into it.
 //
 // A job's (status, secondary status) pair is always one of:
-//   InProgress: Starting, Pending, Downloading, Training, Uploading
+//   InProgress: Starting, Restarting, Pending, Downloading, Training, Uploading
 //   Stopping:   Stopping
 //   Completed:  Completed
 //   Failed:     Failed, MaxRuntimeExceeded, Interrupted
 //   Stopped:    Stopped
 // NOTE: SageMaker itself reports MaxRuntimeExceeded under Stopped; tandem ends
 // such a job Failed, so that a job that never finished reads as a failure.
+//
+// A job runs as attempt 1. A job whose spec sets RetryStrategy and whose
+// attempt ends Interrupted starts over as the next attempt, in Restarting
+// (jobs/state_machine.h); every history entry names its attempt.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,7 @@ enum class JobStatus { kInProgress, kCompleted, kFailed, kStopping, kStopped };
 
 enum class SecondaryStatus {
   kStarting,
+  kRestarting,  // a new attempt of an interrupted job, before its launch
   kPending,
   kDownloading,
   kTraining,
@@ -54,9 +59,10 @@ bool IsTerminal(JobStatus status);
 // MaxRuntimeExceeded -> Failed, ...). Each secondary status has exactly one.
 JobStatus StatusOf(SecondaryStatus secondary);
 
-// Returns the position of `secondary` in the lifecycle: Starting 0, Pending 1,
-// Downloading 2, Training 3, Uploading 4, Stopping 5, and 6 for the terminal
-// ones. A job's secondary status never moves to a lower rank.
+// Returns the position of `secondary` in the lifecycle: Starting and
+// Restarting 0, Pending 1, Downloading 2, Training 3, Uploading 4, Stopping 5,
+// and 6 for the terminal ones. Within one attempt, a job's secondary status
+// never moves to a lower rank.
 int LifecycleRank(SecondaryStatus secondary);
 
 // One entry of SageMaker's SecondaryStatusTransitions.
@@ -65,6 +71,7 @@ struct StatusTransition {
   int64_t start_ms = 0;                // when the job entered `status` (observation time)
   std::optional<int64_t> end_ms;       // start of the next entry; for a terminal entry, its start
   std::string message;                 // StatusMessage
+  int64_t attempt = 1;                 // the attempt the entry belongs to
 
   friend bool operator==(const StatusTransition&, const StatusTransition&) = default;
 };
@@ -76,11 +83,13 @@ struct JobState {
   JobStatus status = JobStatus::kInProgress;
   SecondaryStatus secondary_status = SecondaryStatus::kStarting;
   std::string failure_reason;                  // empty unless Failed
-  std::vector<StatusTransition> transitions;   // ordered by start_ms, then lifecycle rank
+  // Ordered by attempt, then start_ms, then lifecycle rank.
+  std::vector<StatusTransition> transitions;
   std::optional<int64_t> training_start_ms;    // first Downloading, Training or Uploading entry
   std::optional<int64_t> training_end_ms;      // start of the terminal entry
   Json progress = Json::object();              // Details of the latest-observed progress event
   std::optional<int64_t> progress_observed_ms;  // ObservedAt of that event
+  int64_t attempt = 1;  // the current attempt: 1, plus one per retry
 
   friend bool operator==(const JobState&, const JobState&) = default;
 };

@@ -373,6 +373,20 @@ Result<int64_t> ParseMaxRuntime(const Json& document) {
   return *seconds;
 }
 
+Result<std::optional<int64_t>> ParseRetryStrategy(const Json& document) {
+  constexpr std::string_view kPath = "RetryStrategy";
+  TANDEM_ASSIGN_OR_RETURN(const Json* object, OptionalObject(document, kPath, ""));
+  if (object == nullptr) return std::nullopt;
+  TANDEM_RETURN_IF_ERROR(RejectUnknownFields(*object, kPath, {"MaximumRetryAttempts"}));
+  TANDEM_ASSIGN_OR_RETURN(auto attempts, GetOptionalInt(*object, "MaximumRetryAttempts", kPath));
+  if (!attempts) {
+    return InvalidArgument("RetryStrategy.MaximumRetryAttempts: missing required field");
+  }
+  TANDEM_RETURN_IF_ERROR(
+      CheckRange(*attempts, 1, kMaxRetryAttempts, JoinPath(kPath, "MaximumRetryAttempts")));
+  return attempts;
+}
+
 Status ValidateEnvironment(const std::map<std::string, std::string>& environment) {
   if (environment.size() > kMaxEnvironmentEntries) {
     return InvalidArgument(fmt::format("Environment: {} entries, at most {} are allowed",
@@ -446,7 +460,8 @@ Result<JobSpec> ParseJobSpec(const Json& document) {
       document, "",
       {"TrainingJobName", "Repository", "Backend", "AlgorithmSpecification", "FeaturePipeline",
        "HyperParameters", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
-       "StoppingCondition", "Environment", "RoleArn", "EnableNetworkIsolation"}));
+       "StoppingCondition", "RetryStrategy", "Environment", "RoleArn",
+       "EnableNetworkIsolation"}));
   JobSpec spec;
 
   // Identity: name and repository.
@@ -470,6 +485,7 @@ Result<JobSpec> ParseJobSpec(const Json& document) {
   // Where and how long it runs.
   TANDEM_ASSIGN_OR_RETURN(spec.resources, ParseResources(document));
   TANDEM_ASSIGN_OR_RETURN(spec.max_runtime_s, ParseMaxRuntime(document));
+  TANDEM_ASSIGN_OR_RETURN(spec.max_retry_attempts, ParseRetryStrategy(document));
   TANDEM_ASSIGN_OR_RETURN(spec.environment, ParseStringMap(document, "Environment", ""));
   TANDEM_RETURN_IF_ERROR(ValidateEnvironment(spec.environment));
   TANDEM_RETURN_IF_ERROR(ParseRoleAndIsolation(document, spec));
@@ -515,6 +531,9 @@ Json JobSpecToJson(const JobSpec& spec) {
   if (spec.role_arn) document["RoleArn"] = *spec.role_arn;
   if (spec.enable_network_isolation) document["EnableNetworkIsolation"] = true;
   if (spec.backend) document["Backend"] = *spec.backend;
+  if (spec.max_retry_attempts) {
+    document["RetryStrategy"] = {{"MaximumRetryAttempts", *spec.max_retry_attempts}};
+  }
   return document;
 }
 

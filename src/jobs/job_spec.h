@@ -52,6 +52,8 @@ inline constexpr int64_t kDefaultMaxRuntimeSeconds = 86400;
 // The largest KeepAlivePeriodInSeconds a spec may carry. A control plane
 // applies its own, lower maximum at submit (3600 s unless configured).
 inline constexpr int64_t kMaxKeepAliveCeilingSeconds = 86400;
+// RetryStrategy.MaximumRetryAttempts must lie in 1-30, as in SageMaker.
+inline constexpr int64_t kMaxRetryAttempts = 30;
 
 struct JobSpec {
   std::string training_job_name;
@@ -74,6 +76,9 @@ struct JobSpec {
   // match key; the local backend does not act on them.
   std::optional<std::string> role_arn;
   bool enable_network_isolation = false;
+  // RetryStrategy.MaximumRetryAttempts: how many times an interrupted job
+  // (node failure, preemption) is launched again; absent: never.
+  std::optional<int64_t> max_retry_attempts;
 
   friend bool operator==(const JobSpec&, const JobSpec&) = default;
 };

@@ -152,6 +152,32 @@ TEST(JobSpec, WarmPoolFieldsAbsentKeepDigest) {
   EXPECT_FALSE(canonical["ResourceConfig"].contains("VolumeSizeInGB"));
 }
 
+TEST(JobSpec, RetryStrategyRoundTrips) {
+  Json document = ValidSpec();
+  document["RetryStrategy"] = {{"MaximumRetryAttempts", 30}};
+  Result<JobSpec> spec = ParseJobSpec(document);
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->max_retry_attempts, 30);
+  Json canonical = JobSpecToJson(*spec);
+  EXPECT_EQ(canonical["RetryStrategy"]["MaximumRetryAttempts"], 30);
+  Result<JobSpec> again = ParseJobSpec(canonical);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(*again, *spec);
+}
+
+TEST(JobSpec, RetryStrategyAbsentKeepsDigest) {
+  Result<JobSpec> plain = ParseJobSpec(ValidSpec());
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->max_retry_attempts, std::nullopt);
+  EXPECT_FALSE(JobSpecToJson(*plain).contains("RetryStrategy"));
+
+  Json with_null = ValidSpec();
+  with_null["RetryStrategy"] = nullptr;
+  Result<JobSpec> spec = ParseJobSpec(with_null);
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(SpecDigest(*spec), SpecDigest(*plain));
+}
+
 TEST(JobSpec, DigestIgnoresSpelledOutDefaults) {
   Json plain = ValidSpec();
   plain.erase("StoppingCondition");
@@ -440,6 +466,25 @@ std::vector<BadCase> BadCases() {
        "Backend: expected a string, got integer"},
       {"backend bad character", [](Json& s) { s["Backend"] = "slurm_a"; },
        "Backend: \"slurm_a\" contains '_'"},
+      {"zero retry attempts", [](Json& s) { s["RetryStrategy"]["MaximumRetryAttempts"] = 0; },
+       "RetryStrategy.MaximumRetryAttempts: 0 is out of range, expected 1-30"},
+      {"31 retry attempts", [](Json& s) { s["RetryStrategy"]["MaximumRetryAttempts"] = 31; },
+       "RetryStrategy.MaximumRetryAttempts: 31 is out of range, expected 1-30"},
+      {"fractional retry attempts",
+       [](Json& s) { s["RetryStrategy"]["MaximumRetryAttempts"] = 1.5; },
+       "RetryStrategy.MaximumRetryAttempts: expected an integer, got number"},
+      {"string retry attempts",
+       [](Json& s) { s["RetryStrategy"]["MaximumRetryAttempts"] = "3"; },
+       "RetryStrategy.MaximumRetryAttempts: expected an integer, got string"},
+      {"retry strategy unknown field",
+       [](Json& s) {
+         s["RetryStrategy"] = {{"MaximumRetryAttempts", 2}, {"RetryOnUserError", true}};
+       },
+       "RetryStrategy.RetryOnUserError: unknown field"},
+      {"retry strategy without attempts", [](Json& s) { s["RetryStrategy"] = Json::object(); },
+       "RetryStrategy.MaximumRetryAttempts: missing required field"},
+      {"retry strategy not object", [](Json& s) { s["RetryStrategy"] = 3; },
+       "RetryStrategy: expected an object, got integer"},
   };
 }
 

@@ -13,15 +13,29 @@
 //   InProgress   InProgress, lower rank   late history (below), else rejected
 //   InProgress   Stopping                 accepted only from source "api" (a stop request)
 //   InProgress   Completed/Failed/Stopped accepted: the job ends
+//   InProgress   Failed/Interrupted       accepted: a retry (below), else the job ends
 //   Stopping     InProgress (any)         late history, else rejected
 //   Stopping     Stopping                 accepted: no change (a repeated stop request)
 //   Stopping     Completed/Failed/Stopped accepted: the job ends (Completed/Failed won the race)
+//   Stopping     Failed/Interrupted       accepted: the job ends, never retried
 //   terminal     anything                 late history, else rejected "job is already X"
 //   any          progress report          accepted unless terminal (then late history rules)
 //
 // Ranks are jobs::LifecycleRank: Pending or any other status may be skipped.
 // MaxRuntimeExceeded and Interrupted end the job Failed with that secondary
-// status. NOTE: Interrupted jobs are not retried yet, so Interrupted is final.
+// status.
+//
+// Attempts: before the table, an event whose Attempt is set and differs from
+// the job's attempt is rejected, so reports of an earlier attempt that arrive
+// after a retry (its Completed, say) change nothing. An event without Attempt
+// counts as one about the current attempt. A retry happens when an
+// Interrupted ending of a job InProgress comes from source "backend" or
+// "reconciler" and the job has used fewer than `max_retry_attempts` retries.
+// Then the history gets the attempt's Interrupted entry and a Restarting entry
+// of the next attempt, both at the event's time. The job stays InProgress, in
+// Restarting, with the next attempt number and empty progress. The rules below
+// look at the current attempt's entries only, so earlier attempts' entries
+// never change.
 //
 // Late history: an event observed before the job reached its current
 // secondary status is folded in where it belongs in time, without changing the
@@ -68,7 +82,8 @@ struct Transition {
 
 // Applies `event` to `state`. Pure and thread-safe. `state` must be a state
 // this function produced (or InitialJobState); the event need not belong to
-// any particular job (the job id is not looked at).
-Transition Apply(const JobState& state, const Event& event);
+// any particular job (the job id is not looked at). `max_retry_attempts` is
+// the job's RetryStrategy.MaximumRetryAttempts, 0 without one.
+Transition Apply(const JobState& state, const Event& event, int64_t max_retry_attempts = 0);
 
 }  // namespace tandem::jobs

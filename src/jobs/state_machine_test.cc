@@ -44,6 +44,11 @@ JobState StateIn(SecondaryStatus target) {
   std::vector<Event> path;
   switch (target) {
     case S::kStarting: break;
+    case S::kRestarting: {
+      state = ApplyAll(state, {MakeEvent(S::kTraining, 20)});
+      state = Apply(state, MakeEvent(S::kInterrupted, 50, EventSource::kBackend), 1).state;
+      break;
+    }
     case S::kPending: path = {MakeEvent(S::kPending, 10)}; break;
     case S::kDownloading: path = {MakeEvent(S::kDownloading, 10)}; break;
     case S::kTraining: path = {MakeEvent(S::kDownloading, 10), MakeEvent(S::kTraining, 20)}; break;
@@ -64,8 +69,8 @@ JobState StateIn(SecondaryStatus target) {
   return state;
 }
 
-constexpr std::array<S, 11> kAllSecondary = {
-    S::kStarting, S::kPending,  S::kDownloading, S::kTraining,
+constexpr std::array<S, 12> kAllSecondary = {
+    S::kStarting, S::kRestarting, S::kPending,  S::kDownloading, S::kTraining,
     S::kUploading, S::kStopping, S::kCompleted,  S::kFailed,
     S::kStopped,  S::kMaxRuntimeExceeded, S::kInterrupted};
 
@@ -73,29 +78,31 @@ constexpr std::array<S, 11> kAllSecondary = {
 // history. Columns: progress report, then each event secondary status in
 // kEventColumns order. 'm': accepted, moves to the event's status;
 // 'p': accepted, status unchanged; 'r': rejected, state unchanged.
-constexpr std::array<S, 11> kEventColumns = {
-    S::kStarting, S::kPending, S::kDownloading, S::kTraining, S::kUploading, S::kStopping,
+constexpr std::array<S, 12> kEventColumns = {
+    S::kStarting, S::kRestarting, S::kPending, S::kDownloading, S::kTraining, S::kUploading, S::kStopping,
     S::kCompleted, S::kFailed, S::kStopped, S::kMaxRuntimeExceeded, S::kInterrupted};
 
 struct Row {
   S state;
-  const char* from_runtime;  // 12 letters
-  const char* from_api;      // 12 letters
+  const char* from_runtime;  // 13 letters
+  const char* from_api;      // 13 letters
 };
 
-constexpr std::array<Row, 11> kExpected = {{
-    //                      p S P D T U Stp C F Std M I
-    {S::kStarting,         "ppmmmmrmmmmm", "ppmmmmmmmmmm"},
-    {S::kPending,          "prpmmmrmmmmm", "prpmmmmmmmmm"},
-    {S::kDownloading,      "prrpmmrmmmmm", "prrpmmmmmmmm"},
-    {S::kTraining,         "prrrpmrmmmmm", "prrrpmmmmmmm"},
-    {S::kUploading,        "prrrrprmmmmm", "prrrrpmmmmmm"},
-    {S::kStopping,         "prrrrrrmmmmm", "prrrrrpmmmmm"},
-    {S::kCompleted,        "rrrrrrrrrrrr", "rrrrrrrrrrrr"},
-    {S::kFailed,           "rrrrrrrrrrrr", "rrrrrrrrrrrr"},
-    {S::kStopped,          "rrrrrrrrrrrr", "rrrrrrrrrrrr"},
-    {S::kMaxRuntimeExceeded, "rrrrrrrrrrrr", "rrrrrrrrrrrr"},
-    {S::kInterrupted,      "rrrrrrrrrrrr", "rrrrrrrrrrrr"},
+// Without a RetryStrategy, so Interrupted ends the job from every source.
+constexpr std::array<Row, 12> kExpected = {{
+    //                      p S R P D T U Stp C F Std M I
+    {S::kStarting,         "pprmmmmrmmmmm", "pprmmmmmmmmmm"},
+    {S::kRestarting,       "prrmmmmrmmmmm", "prrmmmmmmmmmm"},
+    {S::kPending,          "prrpmmmrmmmmm", "prrpmmmmmmmmm"},
+    {S::kDownloading,      "prrrpmmrmmmmm", "prrrpmmmmmmmm"},
+    {S::kTraining,         "prrrrpmrmmmmm", "prrrrpmmmmmmm"},
+    {S::kUploading,        "prrrrrprmmmmm", "prrrrrpmmmmmm"},
+    {S::kStopping,         "prrrrrrrmmmmm", "prrrrrrpmmmmm"},
+    {S::kCompleted,        "rrrrrrrrrrrrr", "rrrrrrrrrrrrr"},
+    {S::kFailed,           "rrrrrrrrrrrrr", "rrrrrrrrrrrrr"},
+    {S::kStopped,          "rrrrrrrrrrrrr", "rrrrrrrrrrrrr"},
+    {S::kMaxRuntimeExceeded, "rrrrrrrrrrrrr", "rrrrrrrrrrrrr"},
+    {S::kInterrupted,      "rrrrrrrrrrrrr", "rrrrrrrrrrrrr"},
 }};
 
 void CheckOutcome(const JobState& before, const Event& event, char expected) {
@@ -129,7 +136,7 @@ TEST(StateMachine, EveryStateAndEventKind) {
     for (EventSource source : {EventSource::kRuntime, EventSource::kApi, EventSource::kBackend,
                                EventSource::kReconciler}) {
       const char* letters = source == EventSource::kApi ? row.from_api : row.from_runtime;
-      ASSERT_EQ(std::string(letters).size(), 12u);
+      ASSERT_EQ(std::string(letters).size(), 13u);
       SCOPED_TRACE(fmt::format("state {} source {}", Name(row.state), Name(source)));
       {
         SCOPED_TRACE("progress report");
@@ -350,6 +357,171 @@ TEST(StateMachine, ShuffledDeliveryConverges) {
       ASSERT_EQ(state, expected) << "trial " << trial;
     }
   }
+}
+
+// Attempts and retries.
+
+Event OfAttempt(Event event, int64_t attempt) {
+  event.attempt = attempt;
+  return event;
+}
+
+// A job interrupted while Training at 50, retried once: attempt 2, Restarting.
+JobState RetriedOnce(int64_t max_retry_attempts) {
+  JobState state = StateIn(S::kTraining);
+  Event interrupted = OfAttempt(MakeEvent(S::kInterrupted, 50, EventSource::kBackend), 1);
+  interrupted.message = "node n1 failed";
+  Transition result = Apply(state, interrupted, max_retry_attempts);
+  EXPECT_EQ(result.verdict, Verdict::kAccepted) << result.reason;
+  return result.state;
+}
+
+TEST(StateMachine, InterruptionRetriedWithAttemptsLeft) {
+  JobState state = RetriedOnce(2);
+  EXPECT_EQ(state.status, JobStatus::kInProgress);
+  EXPECT_EQ(state.secondary_status, S::kRestarting);
+  EXPECT_EQ(state.attempt, 2);
+  EXPECT_EQ(state.failure_reason, "");
+  EXPECT_EQ(state.training_end_ms, std::nullopt);
+  ASSERT_EQ(state.transitions.size(), 5u);  // Starting, Downloading, Training, Interrupted, Restarting
+  const StatusTransition& interrupted = state.transitions[3];
+  EXPECT_EQ(interrupted.status, S::kInterrupted);
+  EXPECT_EQ(interrupted.attempt, 1);
+  EXPECT_EQ(interrupted.message, "node n1 failed");
+  EXPECT_EQ(interrupted.end_ms, 50);
+  const StatusTransition& restarting = state.transitions[4];
+  EXPECT_EQ(restarting.status, S::kRestarting);
+  EXPECT_EQ(restarting.attempt, 2);
+  EXPECT_EQ(restarting.start_ms, 50);
+  EXPECT_EQ(restarting.message, "attempt 2 of 3: retrying after an interruption");
+}
+
+TEST(StateMachine, RetriedAttemptRunsToCompletion) {
+  JobState state = RetriedOnce(2);
+  state = ApplyAll(state, {OfAttempt(MakeEvent(S::kPending, 60, EventSource::kBackend), 2),
+                           OfAttempt(MakeEvent(S::kDownloading, 70), 2),
+                           OfAttempt(MakeEvent(S::kTraining, 80), 2),
+                           OfAttempt(MakeEvent(S::kCompleted, 90), 2)});
+  EXPECT_EQ(state.status, JobStatus::kCompleted);
+  EXPECT_EQ(state.attempt, 2);
+  ASSERT_EQ(state.transitions.size(), 9u);
+  for (size_t i = 4; i < state.transitions.size(); ++i) {
+    EXPECT_EQ(state.transitions[i].attempt, 2) << "entry " << i;
+  }
+  EXPECT_EQ(state.training_start_ms, 10);  // the first attempt's Downloading
+  EXPECT_EQ(state.training_end_ms, 90);
+}
+
+TEST(StateMachine, EventsWithoutAttemptApplyToCurrentOne) {
+  JobState state = RetriedOnce(1);
+  Transition result = Apply(state, MakeEvent(S::kTraining, 60));
+  ASSERT_EQ(result.verdict, Verdict::kAccepted) << result.reason;
+  EXPECT_EQ(result.state.transitions.back().attempt, 2);
+  EXPECT_EQ(result.state.secondary_status, S::kTraining);
+}
+
+TEST(StateMachine, NoRetryWithoutAttemptsLeft) {
+  JobState state = RetriedOnce(1);
+  Event again = OfAttempt(MakeEvent(S::kInterrupted, 70, EventSource::kReconciler), 2);
+  Transition result = Apply(state, again, 1);
+  ASSERT_EQ(result.verdict, Verdict::kAccepted) << result.reason;
+  EXPECT_EQ(result.state.status, JobStatus::kFailed);
+  EXPECT_EQ(result.state.secondary_status, S::kInterrupted);
+  EXPECT_EQ(result.state.attempt, 2);
+  EXPECT_EQ(result.state.failure_reason, again.message);
+  EXPECT_EQ(result.state.training_end_ms, 70);
+
+  Transition never = Apply(StateIn(S::kTraining), MakeEvent(S::kInterrupted, 70,
+                                                            EventSource::kBackend));
+  EXPECT_EQ(never.state.status, JobStatus::kFailed);
+  EXPECT_EQ(never.state.attempt, 1);
+}
+
+TEST(StateMachine, UserFailureNeverRetried) {
+  for (S ending : {S::kFailed, S::kMaxRuntimeExceeded}) {
+    SCOPED_TRACE(Name(ending));
+    Transition result = Apply(StateIn(S::kTraining), MakeEvent(ending, 70, EventSource::kBackend), 3);
+    EXPECT_EQ(result.state.status, JobStatus::kFailed);
+    EXPECT_EQ(result.state.attempt, 1);
+  }
+  // The runtime shares its environment with user code, so its Interrupted is an end.
+  Transition from_runtime = Apply(StateIn(S::kTraining), MakeEvent(S::kInterrupted, 70), 3);
+  EXPECT_EQ(from_runtime.state.status, JobStatus::kFailed);
+  EXPECT_EQ(from_runtime.state.secondary_status, S::kInterrupted);
+  EXPECT_EQ(from_runtime.state.attempt, 1);
+}
+
+TEST(StateMachine, StoppingJobInterruptedNotRetried) {
+  Transition result = Apply(StateIn(S::kStopping),
+                            MakeEvent(S::kInterrupted, 70, EventSource::kBackend), 3);
+  ASSERT_EQ(result.verdict, Verdict::kAccepted) << result.reason;
+  EXPECT_EQ(result.state.status, JobStatus::kFailed);
+  EXPECT_EQ(result.state.secondary_status, S::kInterrupted);
+  EXPECT_EQ(result.state.attempt, 1);
+}
+
+TEST(StateMachine, LateEventsOfEarlierAttemptIgnored) {
+  JobState state = RetriedOnce(2);
+  for (S late : {S::kCompleted, S::kFailed, S::kUploading, S::kInterrupted}) {
+    SCOPED_TRACE(Name(late));
+    Transition result = Apply(state, OfAttempt(MakeEvent(late, 60, EventSource::kRuntime), 1), 2);
+    EXPECT_EQ(result.verdict, Verdict::kRejected);
+    EXPECT_EQ(result.reason, "event of attempt 1 ignored: the job is on attempt 2");
+    EXPECT_EQ(result.state, state);
+  }
+  Transition progress = Apply(state, OfAttempt(MakeEvent(std::nullopt, 60, EventSource::kRuntime,
+                                                         {{"Round", 9}}), 1));
+  EXPECT_EQ(progress.verdict, Verdict::kRejected);
+  EXPECT_EQ(progress.state, state);
+
+  Transition future = Apply(state, OfAttempt(MakeEvent(S::kTraining, 60), 3));
+  EXPECT_EQ(future.verdict, Verdict::kRejected);
+  EXPECT_EQ(future.reason, "event of attempt 3 ignored: the job is on attempt 2");
+}
+
+TEST(StateMachine, RepeatedInterruptionRetriesOnce) {
+  JobState state = StateIn(S::kTraining);
+  Event interrupted = OfAttempt(MakeEvent(S::kInterrupted, 50, EventSource::kReconciler), 1);
+  JobState once = Apply(state, interrupted, 5).state;
+  Transition twice = Apply(once, interrupted, 5);
+  EXPECT_EQ(twice.verdict, Verdict::kRejected);
+  EXPECT_EQ(twice.state, once);
+  EXPECT_EQ(twice.state.attempt, 2);
+}
+
+TEST(StateMachine, RestartingOnlyThroughRetry) {
+  Transition result = Apply(StateIn(S::kTraining), MakeEvent(S::kRestarting, 60));
+  EXPECT_EQ(result.verdict, Verdict::kRejected);
+  EXPECT_EQ(result.reason, "only a retry of an interrupted job moves it to Restarting");
+
+  Transition starting = Apply(RetriedOnce(1), MakeEvent(S::kStarting, 60));
+  EXPECT_EQ(starting.verdict, Verdict::kRejected);
+  EXPECT_EQ(starting.reason, "attempt 2 began in Restarting, not Starting");
+}
+
+TEST(StateMachine, RetriedJobStoppedBeforeRelaunch) {
+  JobState state = RetriedOnce(1);
+  state = ApplyAll(state, {MakeEvent(S::kStopping, 60, EventSource::kApi),
+                           MakeEvent(S::kStopped, 61, EventSource::kApi)});
+  EXPECT_EQ(state.status, JobStatus::kStopped);
+  EXPECT_EQ(state.transitions.back().attempt, 2);
+}
+
+TEST(StateMachine, LateHistoryStaysInCurrentAttempt) {
+  JobState state = RetriedOnce(1);
+  state = ApplyAll(state, {OfAttempt(MakeEvent(S::kTraining, 80), 2)});
+  // Downloading of attempt 2 arrives late: it lands in attempt 2, before Training.
+  Transition result = Apply(state, OfAttempt(MakeEvent(S::kDownloading, 70), 2));
+  ASSERT_EQ(result.verdict, Verdict::kAccepted) << result.reason;
+  const auto& history = result.state.transitions;
+  ASSERT_EQ(history.size(), 7u);
+  EXPECT_EQ(history[5].status, S::kDownloading);
+  EXPECT_EQ(history[5].attempt, 2);
+  EXPECT_EQ(history[1].status, S::kDownloading);  // attempt 1's entry is unchanged
+  EXPECT_EQ(history[1].start_ms, 10);
+  // One observed before the retry contradicts the Restarting entry.
+  Transition before_retry = Apply(state, OfAttempt(MakeEvent(S::kDownloading, 40), 2));
+  EXPECT_EQ(before_retry.verdict, Verdict::kRejected);
 }
 
 TEST(StateMachine, VerdictNames) {
