@@ -14,7 +14,8 @@ Json TransitionsToJson(const std::vector<jobs::StatusTransition>& transitions) {
   for (const auto& entry : transitions) {
     Json item = {{"Status", jobs::Name(entry.status)},
                  {"StartTime", FormatTimestamp(entry.start_ms)},
-                 {"StatusMessage", entry.message}};
+                 {"StatusMessage", entry.message},
+                 {"Attempt", entry.attempt}};
     SetTime(item, "EndTime", entry.end_ms);
     list.push_back(std::move(item));
   }
@@ -42,6 +43,7 @@ Json JobToJson(const Job& job, int64_t now_ms) {
       {"TrainingJobStatus", jobs::Name(state.status)},
       {"SecondaryStatus", jobs::Name(state.secondary_status)},
       {"FailureReason", state.failure_reason},
+      {"AttemptCount", state.attempt},
       {"CreationTime", FormatTimestamp(job.created_ms)},
       {"LastModifiedTime", FormatTimestamp(job.updated_ms)},
       {"SecondaryStatusTransitions", TransitionsToJson(state.transitions)},

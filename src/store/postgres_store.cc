@@ -32,7 +32,7 @@ struct Migration {
 // once released. The tables mirror the SQLite store's, so one set of row
 // decoders (store_rows.h) serves both. JSON stays TEXT, byte for byte as
 // written, rather than jsonb, which would reorder keys.
-constexpr std::array<Migration, 4> kMigrations = {{
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -144,6 +144,11 @@ CREATE TABLE model_aliases (
   FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
 );
 )sql"},
+    {5, "attempts of retried jobs", R"sql(
+ALTER TABLE jobs ADD COLUMN attempt BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE job_transitions ADD COLUMN attempt BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE job_events ADD COLUMN attempt BIGINT;
+)sql"},
 }};
 
 // Read-only calls see one snapshot across their statements.
@@ -239,6 +244,8 @@ class PostgresStore final : public Store {
   Result<JobPage> ListJobs(const JobFilter& filter) override;
   Result<std::vector<Job>> ListNonTerminalJobs() override;
   Status SetBackend(std::string_view job_id, std::string backend, std::string native_id) override;
+  Status SetLaunch(std::string_view job_id, int64_t attempt, std::string backend,
+                   std::string native_id) override;
   Status SetWarmPool(std::string_view job_id, std::optional<jobs::WarmPoolStatus> expected,
                      const jobs::WarmPoolState& state) override;
   Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
@@ -329,10 +336,10 @@ Status WriteTransitions(PgConnection& db, std::string_view job_id,
   for (size_t i = 0; i < transitions.size(); ++i) {
     const jobs::StatusTransition& entry = transitions[i];
     TANDEM_RETURN_IF_ERROR(db.Query(
-        "INSERT INTO job_transitions (job_id, position, status, start_ms, end_ms, message) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO job_transitions (job_id, position, status, start_ms, end_ms, message, "
+        "attempt) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         MakePgParams(job_id, static_cast<int64_t>(i), jobs::Name(entry.status), entry.start_ms,
-                     entry.end_ms, entry.message)));
+                     entry.end_ms, entry.message, entry.attempt)));
   }
   return Ok();
 }
@@ -345,15 +352,15 @@ Result<bool> TryInsertJob(PgConnection& db, const Job& job) {
       db.Query("INSERT INTO jobs (id, name, repository, spec, spec_digest, status, "
                "secondary_status, failure_reason, training_start_ms, training_end_ms, progress, "
                "progress_observed_ms, created_ms, updated_ms, last_event_ms, backend, native_id, "
-               "job_token_digest, row_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-               "$11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
+               "job_token_digest, row_version, attempt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+               "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT DO NOTHING",
                MakePgParams(job.id, job.name, job.repository,
                             DumpJson(jobs::JobSpecToJson(job.spec)), job.spec_digest,
                             jobs::Name(state.status), jobs::Name(state.secondary_status),
                             state.failure_reason, state.training_start_ms, state.training_end_ms,
                             DumpJson(state.progress), state.progress_observed_ms, job.created_ms,
                             job.updated_ms, job.last_event_ms, job.backend, job.native_id,
-                            job.job_token_digest, job.row_version)));
+                            job.job_token_digest, job.row_version, state.attempt)));
   if (result.affected() == 0) return false;
   TANDEM_RETURN_IF_ERROR(WriteTransitions(db, job.id, state.transitions));
   return true;
@@ -381,14 +388,15 @@ Result<bool> InsertEvent(PgConnection& db, const jobs::Event& event, int64_t now
   params.push_back(std::move(status));
   params.push_back(std::move(secondary));
   for (PgParam& param : MakePgParams(event.message, DumpJson(event.details), now_ms,
-                                     jobs::Name(verdict.verdict), verdict.reason)) {
+                                     jobs::Name(verdict.verdict), verdict.reason,
+                                     event.attempt)) {
     params.push_back(std::move(param));
   }
   TANDEM_ASSIGN_OR_RETURN(
       PgResult result,
       db.Query("INSERT INTO job_events (job_id, event_id, source, observed_ms, sequence, status, "
-               "secondary_status, message, details, received_ms, verdict, reason) VALUES ($1, "
-               "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+               "secondary_status, message, details, received_ms, verdict, reason, attempt) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
                "ON CONFLICT (job_id, event_id) DO NOTHING",
                params));
   return result.affected() == 1;
@@ -401,13 +409,14 @@ Status UpdateJobState(PgConnection& db, const Job& before, const rows::EventDeci
       PgResult result,
       db.Query("UPDATE jobs SET status = $1, secondary_status = $2, failure_reason = $3, "
                "training_start_ms = $4, training_end_ms = $5, progress = $6, "
-               "progress_observed_ms = $7, updated_ms = $8, last_event_ms = $9, "
-               "row_version = row_version + 1 WHERE id = $10 AND row_version = $11",
+               "progress_observed_ms = $7, updated_ms = $8, last_event_ms = $9, attempt = $10, "
+               "native_id = $11, row_version = row_version + 1 WHERE id = $12 AND "
+               "row_version = $13",
                MakePgParams(jobs::Name(state.status), jobs::Name(state.secondary_status),
                             state.failure_reason, state.training_start_ms, state.training_end_ms,
                             DumpJson(state.progress), state.progress_observed_ms,
-                            after.updated_ms, after.last_event_ms, before.id,
-                            before.row_version)));
+                            after.updated_ms, after.last_event_ms, state.attempt,
+                            after.native_id, before.id, before.row_version)));
   if (result.affected() != 1) {
     return Aborted(fmt::format("job {} changed while the event was applied; retry", before.id));
   }
@@ -575,6 +584,21 @@ Status PostgresStore::SetBackend(std::string_view job_id, std::string backend,
                 MakePgParams(backend, native_id, job_id)));
   if (result.affected() == 0) return NotFound(fmt::format("job {} not found", job_id));
   return Ok();
+}
+
+Status PostgresStore::SetLaunch(std::string_view job_id, int64_t attempt, std::string backend,
+                                std::string native_id) {
+  TANDEM_ASSIGN_OR_RETURN(PooledConnection db, pool_->Acquire());
+  TANDEM_ASSIGN_OR_RETURN(
+      PgResult result,
+      db->Query("UPDATE jobs SET backend = $1, native_id = $2, row_version = row_version + 1 "
+                "WHERE id = $3 AND attempt = $4",
+                MakePgParams(backend, native_id, job_id, attempt)));
+  if (result.affected() == 1) return Ok();
+  TANDEM_ASSIGN_OR_RETURN(
+      PgResult current, db->Query("SELECT attempt FROM jobs WHERE id = $1", MakePgParams(job_id)));
+  if (current.rows() == 0) return NotFound(fmt::format("job {} not found", job_id));
+  return rows::AttemptMovedOn(job_id, attempt, current.row(0).Int(0));
 }
 
 Status PostgresStore::SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) {

@@ -23,7 +23,7 @@ struct Migration {
 // Ordered schema steps; a new step gets the next version and is never edited
 // once released. The SQL stays close to standard SQL so that the PostgreSQL
 // store can mirror it (INTEGER PRIMARY KEY there becomes an identity column).
-constexpr std::array<Migration, 4> kMigrations = {{
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, "jobs, event inbox, model registry", R"sql(
 CREATE TABLE jobs (
   seq INTEGER PRIMARY KEY,
@@ -135,6 +135,11 @@ CREATE TABLE model_aliases (
   FOREIGN KEY (model_name, version) REFERENCES model_versions (model_name, version)
 );
 )sql"},
+    {5, "attempts of retried jobs", R"sql(
+ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE job_transitions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE job_events ADD COLUMN attempt INTEGER;
+)sql"},
 }};
 
 using rows::kEventColumns;
@@ -153,6 +158,8 @@ class SqliteStore final : public Store {
   Result<JobPage> ListJobs(const JobFilter& filter) override;
   Result<std::vector<Job>> ListNonTerminalJobs() override;
   Status SetBackend(std::string_view job_id, std::string backend, std::string native_id) override;
+  Status SetLaunch(std::string_view job_id, int64_t attempt, std::string backend,
+                   std::string native_id) override;
   Status SetWarmPool(std::string_view job_id, std::optional<jobs::WarmPoolStatus> expected,
                      const jobs::WarmPoolState& state) override;
   Status SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) override;
@@ -273,9 +280,9 @@ Status SqliteStore::WriteTransitions(std::string_view job_id,
     TANDEM_ASSIGN_OR_RETURN(
         Query insert,
         db_->Prepare("INSERT INTO job_transitions (job_id, position, status, start_ms, end_ms, "
-                     "message) VALUES (?, ?, ?, ?, ?, ?)"));
+                     "message, attempt) VALUES (?, ?, ?, ?, ?, ?, ?)"));
     insert.BindAll(job_id, static_cast<int64_t>(i), jobs::Name(entry.status), entry.start_ms,
-                   entry.end_ms, entry.message);
+                   entry.end_ms, entry.message, entry.attempt);
     TANDEM_RETURN_IF_ERROR(insert.Run());
   }
   return Ok();
@@ -309,14 +316,15 @@ Status SqliteStore::InsertJob(const Job& job) {
           "INSERT INTO jobs (id, name, repository, spec, spec_digest, status, secondary_status, "
           "failure_reason, training_start_ms, training_end_ms, progress, progress_observed_ms, "
           "created_ms, updated_ms, last_event_ms, backend, native_id, job_token_digest, "
-          "row_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+          "row_version, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?)"));
   const jobs::JobState& state = job.state;
   insert.BindAll(job.id, job.name, job.repository, DumpJson(jobs::JobSpecToJson(job.spec)),
                  job.spec_digest, jobs::Name(state.status), jobs::Name(state.secondary_status),
                  state.failure_reason, state.training_start_ms, state.training_end_ms,
                  DumpJson(state.progress), state.progress_observed_ms, job.created_ms,
                  job.updated_ms, job.last_event_ms, job.backend, job.native_id,
-                 job.job_token_digest, job.row_version);
+                 job.job_token_digest, job.row_version, state.attempt);
   TANDEM_RETURN_IF_ERROR(insert.Run());
   return WriteTransitions(job.id, state.transitions);
 }
@@ -441,6 +449,21 @@ Status SqliteStore::SetBackend(std::string_view job_id, std::string backend,
   return Ok();
 }
 
+Status SqliteStore::SetLaunch(std::string_view job_id, int64_t attempt, std::string backend,
+                              std::string native_id) {
+  std::lock_guard lock(mu_);
+  TANDEM_ASSIGN_OR_RETURN(
+      Query update, db_->Prepare("UPDATE jobs SET backend = ?, native_id = ?, "
+                                 "row_version = row_version + 1 WHERE id = ? AND attempt = ?"));
+  TANDEM_RETURN_IF_ERROR(update.BindAll(backend, native_id, job_id, attempt).Run());
+  if (db_->Changes() == 1) return Ok();
+  TANDEM_ASSIGN_OR_RETURN(Query current, db_->Prepare("SELECT attempt FROM jobs WHERE id = ?"));
+  current.Bind(0, job_id);
+  TANDEM_ASSIGN_OR_RETURN(bool row, current.Step());
+  if (!row) return NotFound(fmt::format("job {} not found", job_id));
+  return rows::AttemptMovedOn(job_id, attempt, current.Int(0));
+}
+
 Status SqliteStore::SetJobTokenDigest(std::string_view job_id, std::string job_token_digest) {
   std::lock_guard lock(mu_);
   TANDEM_ASSIGN_OR_RETURN(
@@ -477,8 +500,8 @@ Status SqliteStore::InsertEvent(const jobs::Event& event, int64_t now_ms,
   TANDEM_ASSIGN_OR_RETURN(
       Query insert,
       db_->Prepare("INSERT INTO job_events (job_id, event_id, source, observed_ms, sequence, "
-                   "status, secondary_status, message, details, received_ms, verdict, reason) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                   "status, secondary_status, message, details, received_ms, verdict, reason, "
+                   "attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.BindAll(event.job_id, event.event_id, jobs::Name(event.source), event.observed_at_ms,
                  event.sequence);
   if (event.status) insert.Bind(5, jobs::Name(*event.status));
@@ -487,7 +510,8 @@ Status SqliteStore::InsertEvent(const jobs::Event& event, int64_t now_ms,
       .Bind(8, DumpJson(event.details))
       .Bind(9, now_ms)
       .Bind(10, jobs::Name(verdict.verdict))
-      .Bind(11, verdict.reason);
+      .Bind(11, verdict.reason)
+      .Bind(12, event.attempt);
   return insert.Run();
 }
 
@@ -498,12 +522,14 @@ Status SqliteStore::UpdateJobState(const Job& before, const rows::EventDecision&
       Query update,
       db_->Prepare("UPDATE jobs SET status = ?, secondary_status = ?, failure_reason = ?, "
                    "training_start_ms = ?, training_end_ms = ?, progress = ?, "
-                   "progress_observed_ms = ?, updated_ms = ?, last_event_ms = ?, "
-                   "row_version = row_version + 1 WHERE id = ? AND row_version = ?"));
+                   "progress_observed_ms = ?, updated_ms = ?, last_event_ms = ?, attempt = ?, "
+                   "native_id = ?, row_version = row_version + 1 WHERE id = ? AND "
+                   "row_version = ?"));
   update.BindAll(jobs::Name(state.status), jobs::Name(state.secondary_status),
                  state.failure_reason, state.training_start_ms, state.training_end_ms,
                  DumpJson(state.progress), state.progress_observed_ms, after.updated_ms,
-                 after.last_event_ms, before.id, before.row_version);
+                 after.last_event_ms, state.attempt, after.native_id, before.id,
+                 before.row_version);
   TANDEM_RETURN_IF_ERROR(update.Run());
   if (db_->Changes() != 1) {
     return Aborted(fmt::format("job {} changed while the event was applied; retry", before.id));

@@ -154,6 +154,13 @@ class Store {
   virtual Status SetBackend(std::string_view job_id, std::string backend,
                             std::string native_id) = 0;
 
+  // Records the backend and native id of the launch of the job's `attempt`,
+  // unless a retry moved the job on to a later attempt meanwhile.
+  // Errors: kNotFound; kFailedPrecondition naming both attempts when the
+  // job's attempt is no longer `attempt` (nothing is written then).
+  virtual Status SetLaunch(std::string_view job_id, int64_t attempt, std::string backend,
+                           std::string native_id) = 0;
+
   // Replaces the digest of the job's token. The control plane launches a job
   // that waited in the queue, or that a stopped control plane stored without
   // launching, with a new token, because only the digest of the first one was
@@ -174,8 +181,10 @@ class Store {
   // transaction:
   //  1. an event id seen before for this job: ApplyResult{duplicate=true},
   //     nothing changes;
-  //  2. jobs::Apply on the job's state; the verdict is stored with the event;
-  //  3. an accepted event updates the job row (conditional on row_version);
+  //  2. jobs::Apply on the job's state, with the spec's MaximumRetryAttempts;
+  //     the verdict is stored with the event;
+  //  3. an accepted event updates the job row (conditional on row_version),
+  //     and one that retries the job (a new attempt) clears its native id;
   //  4. an event that moves the job to Completed and carries
   //     Details.ModelPackage registers the package as the next version of
   //     spec.model_name, at most once per job.

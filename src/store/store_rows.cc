@@ -88,6 +88,13 @@ std::unexpected<Error> NameTakenError(const jobs::JobSpec& spec, std::string_vie
       spec.training_job_name, spec.repository, existing_id));
 }
 
+std::unexpected<Error> AttemptMovedOn(std::string_view job_id, int64_t attempt,
+                                      int64_t current) {
+  return FailedPrecondition(fmt::format(
+      "job {}: the launch of attempt {} is not recorded because the job is on attempt {}", job_id,
+      attempt, current));
+}
+
 Job NewJob(const jobs::JobSpec& spec, std::string id, std::string spec_digest,
            std::string job_token_digest, int64_t now_ms) {
   Job job;
@@ -106,7 +113,8 @@ Job NewJob(const jobs::JobSpec& spec, std::string id, std::string spec_digest,
 EventDecision DecideEvent(const Job& job, const jobs::Event& event, bool has_package,
                           int64_t now_ms) {
   EventDecision decision;
-  decision.transition = jobs::Apply(job.state, event);
+  decision.transition =
+      jobs::Apply(job.state, event, job.spec.max_retry_attempts.value_or(0));
   decision.changed = decision.transition.state != job.state;
 
   bool completed_now = !jobs::IsTerminal(job.state.status) &&
@@ -118,6 +126,9 @@ EventDecision DecideEvent(const Job& job, const jobs::Event& event, bool has_pac
   decision.job.state = decision.transition.state;
   decision.job.last_event_ms = now_ms;
   if (decision.changed) decision.job.updated_ms = now_ms;
+  // A retry clears the native id in the same write as the new attempt, so the
+  // admission controller launches the new attempt even after a crash.
+  if (decision.job.state.attempt != job.state.attempt) decision.job.native_id.clear();
   decision.job.row_version = job.row_version + 1;
   return decision;
 }

@@ -27,15 +27,17 @@ inline constexpr std::string_view kJobColumns =
     "training_start_ms, training_end_ms, progress, progress_observed_ms, created_ms, updated_ms, "
     "last_event_ms, backend, native_id, job_token_digest, model_name, model_version, row_version, "
     "seq, warm_pool_status, warm_pool_reused_by, warm_pool_retained_ms, warm_pool_released_ms, "
-    "warm_pool_expires_ms";
+    "warm_pool_expires_ms, attempt";
 inline constexpr int kJobSeqColumn = 21;
 inline constexpr int kJobWarmPoolColumn = 22;
+inline constexpr int kJobAttemptColumn = 27;
 
-inline constexpr std::string_view kTransitionColumns = "status, start_ms, end_ms, message";
+inline constexpr std::string_view kTransitionColumns =
+    "status, start_ms, end_ms, message, attempt";
 
 inline constexpr std::string_view kEventColumns =
     "event_id, source, observed_ms, sequence, status, secondary_status, message, details, "
-    "received_ms, verdict, reason";
+    "received_ms, verdict, reason, attempt";
 
 inline constexpr std::string_view kVersionColumns =
     "model_name, version, job_id, training_job_name, package_digest, package_size_bytes, "
@@ -104,6 +106,7 @@ Result<Job> JobFromRow(const Row& row) {
   job.job_token_digest = row.Text(17);
   if (!row.IsNull(18)) job.model_version = ModelVersionRef{row.Text(18), row.Int(19)};
   job.row_version = row.Int(20);
+  state.attempt = row.Int(kJobAttemptColumn);
   if (!row.IsNull(kJobWarmPoolColumn)) {
     TANDEM_ASSIGN_OR_RETURN(job.warm_pool, WarmPoolFromRow(row, kJobWarmPoolColumn));
   }
@@ -118,7 +121,8 @@ Result<jobs::StatusTransition> TransitionFromRow(const Row& row, int first = 0) 
   return jobs::StatusTransition{.status = status,
                                 .start_ms = row.Int(first + 1),
                                 .end_ms = row.OptionalInt(first + 2),
-                                .message = row.Text(first + 3)};
+                                .message = row.Text(first + 3),
+                                .attempt = row.Int(first + 4)};
 }
 
 // Decodes a row of kEventColumns of job `job_id`.
@@ -146,6 +150,7 @@ Result<StoredEvent> EventFromRow(const Row& row, std::string_view job_id) {
   stored.received_ms = row.Int(8);
   TANDEM_ASSIGN_OR_RETURN(stored.verdict, ParseStored(jobs::ParseVerdict(row.Text(9)), "verdict"));
   stored.reason = row.Text(10);
+  event.attempt = row.OptionalInt(11);
   return stored;
 }
 
@@ -191,7 +196,12 @@ struct EventDecision {
   Job job;  // the job after the event, row_version already increased
 };
 
-// Runs jobs::Apply on `job` and derives the row to write.
+// Returns the kFailedPrecondition error of SetLaunch for a job whose attempt
+// is `current`, no longer `attempt`.
+std::unexpected<Error> AttemptMovedOn(std::string_view job_id, int64_t attempt, int64_t current);
+
+// Runs jobs::Apply on `job` with its spec's retry limit and derives the row to
+// write. A retry (a new attempt) clears the row's native id.
 EventDecision DecideEvent(const Job& job, const jobs::Event& event, bool has_package,
                           int64_t now_ms);
 

@@ -703,6 +703,94 @@ TEST_P(StoreTest, SetBackend) {
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 }
 
+jobs::JobSpec RetrySpec(std::string name, int64_t max_retry_attempts) {
+  jobs::JobSpec spec = MakeSpec(std::move(name));
+  spec.max_retry_attempts = max_retry_attempts;
+  return spec;
+}
+
+jobs::Event InterruptedEvent(const std::string& job_id, std::string id, int64_t attempt,
+                             int64_t time) {
+  jobs::Event event = MakeEvent(job_id, std::move(id), S::kInterrupted, time);
+  event.source = jobs::EventSource::kBackend;
+  event.attempt = attempt;
+  event.message = "node n1 failed";
+  return event;
+}
+
+TEST_P(StoreTest, RetryRoundTrips) {
+  auto created = store_->CreateJob(RetrySpec("run-1", 2), "token-digest", 1000);
+  ASSERT_TRUE(created) << created.error().message();
+  const std::string id = created->job.id;
+  EXPECT_EQ(created->job.state.attempt, 1);
+  ASSERT_TRUE(store_->SetLaunch(id, 1, "slurm", "slurm:41"));
+  ASSERT_TRUE(store_->ApplyEvent(MakeEvent(id, "t", S::kTraining, 2000), 2000));
+
+  auto retried = store_->ApplyEvent(InterruptedEvent(id, "backend-exit", 1, 3000), 3000);
+  ASSERT_TRUE(retried) << retried.error().message();
+  EXPECT_EQ(retried->verdict, jobs::Verdict::kAccepted) << retried->reason;
+
+  auto loaded = store_->GetJob(id);
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  EXPECT_EQ(loaded->spec.max_retry_attempts, 2);
+  EXPECT_EQ(loaded->state.attempt, 2);
+  EXPECT_EQ(loaded->state.status, jobs::JobStatus::kInProgress);
+  EXPECT_EQ(loaded->state.secondary_status, S::kRestarting);
+  EXPECT_EQ(loaded->native_id, "");  // the admission controller launches attempt 2
+  EXPECT_EQ(loaded->backend, "slurm");
+  EXPECT_EQ(loaded->state, retried->job.state);
+  ASSERT_EQ(loaded->state.transitions.size(), 4u);
+  EXPECT_EQ(loaded->state.transitions[2].attempt, 1);
+  EXPECT_EQ(loaded->state.transitions[3].attempt, 2);
+
+  Json document = JobToJson(*loaded);
+  EXPECT_EQ(document["AttemptCount"], 2);
+  EXPECT_EQ(document["SecondaryStatusTransitions"][3]["Status"], "Restarting");
+  EXPECT_EQ(document["SecondaryStatusTransitions"][3]["Attempt"], 2);
+
+  auto events = store_->ListEvents(id);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ(events->back().event.attempt, 1);
+  EXPECT_EQ(events->front().event.attempt, std::nullopt);
+}
+
+TEST_P(StoreTest, LaunchOfEarlierAttemptNotRecorded) {
+  auto created = store_->CreateJob(RetrySpec("run-1", 1), "token-digest", 1000);
+  ASSERT_TRUE(created) << created.error().message();
+  const std::string id = created->job.id;
+  ASSERT_TRUE(store_->ApplyEvent(InterruptedEvent(id, "reconciler-end", 1, 3000), 3000));
+
+  Status stale = store_->SetLaunch(id, 1, "slurm", "slurm:41");
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(stale.error().message(), HasSubstr("attempt 1 is not recorded"));
+  EXPECT_THAT(stale.error().message(), HasSubstr("on attempt 2"));
+  EXPECT_EQ(store_->GetJob(id)->native_id, "");
+
+  ASSERT_TRUE(store_->SetLaunch(id, 2, "slurm", "slurm:42"));
+  EXPECT_EQ(store_->GetJob(id)->native_id, "slurm:42");
+
+  // The late Completed of attempt 1 is kept, rejected, and changes nothing.
+  jobs::Event late = CompletedEvent(id, "late", 3500);
+  late.attempt = 1;
+  auto applied = store_->ApplyEvent(late, 3500);
+  ASSERT_TRUE(applied);
+  EXPECT_EQ(applied->verdict, jobs::Verdict::kRejected);
+  EXPECT_FALSE(applied->registered);
+  EXPECT_EQ(applied->job.state.status, jobs::JobStatus::kInProgress);
+
+  // The second interruption uses the last retry: the job fails.
+  auto failed = store_->ApplyEvent(InterruptedEvent(id, "reconciler-end-attempt-2", 2, 4000), 4000);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(failed->job.native_id, "slurm:42");
+
+  auto missing = store_->SetLaunch("job-000000000000", 1, "local", "pid:1");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
 TEST_P(StoreTest, SetJobTokenDigest) {
   Job job = Create(*store_, "run-1");
   ASSERT_TRUE(store_->SetJobTokenDigest(job.id, "new-digest"));
