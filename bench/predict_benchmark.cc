@@ -1,11 +1,14 @@
-// Prediction speed of the compiled tree evaluator against libxgboost on the
-// same model and rows, in one run: a 200-tree, depth-8 regression model on 8
-// features, trained at start-up on synthetic data.
+// Prediction speed of the compiled tree evaluator, with each of its kernels,
+// against libxgboost on the same model and rows, in one run: a 200-tree,
+// depth-8 regression model on 8 features, trained at start-up on synthetic
+// data.
 //
 //   build/<dir>/bench/predict_benchmark --benchmark_repetitions=5
 //
-// items_per_second counts rows. Compare the two predictors within one run:
-// absolute times drift on a shared machine.
+// items_per_second counts rows. Compare the predictors within one run:
+// absolute times drift on a shared machine. compiled_trees is the kernel the
+// loader chooses (kAuto); compiled_avx512 is skipped on CPUs without AVX-512,
+// compiled_avx2 on CPUs without AVX2.
 #include <unistd.h>
 
 #include <xgboost/c_api.h>
@@ -88,7 +91,10 @@ void TrainModel(const fs::path& path) {
 // The model, its three predictors and the rows, made once per process.
 struct Setup {
   fs::path directory;
-  std::unique_ptr<Predictor> compiled;
+  std::unique_ptr<Predictor> compiled;  // the kernel that kAuto chooses
+  std::unique_ptr<Predictor> compiled_scalar;
+  std::unique_ptr<Predictor> compiled_avx2;    // null when the CPU lacks AVX2
+  std::unique_ptr<Predictor> compiled_avx512;  // null when the CPU lacks AVX-512
   std::unique_ptr<Predictor> libxgboost;              // one OpenMP thread per call
   std::unique_ptr<Predictor> libxgboost_all_threads;  // libxgboost's default
   std::vector<float> rows = RandomRows(kBatchRows, 2);
@@ -99,6 +105,11 @@ struct Setup {
     fs::path model = directory / "model.json";
     TrainModel(model);
     compiled = Take(LoadCompiledTrees(model, kFeatures));
+    compiled_scalar = Take(LoadCompiledTrees(model, kFeatures, {.kernel = TreeKernel::kScalar}));
+    compiled_avx2 = TakeIfSupported(
+        LoadCompiledTrees(model, kFeatures, {.kernel = TreeKernel::kAvx2}));
+    compiled_avx512 = TakeIfSupported(
+        LoadCompiledTrees(model, kFeatures, {.kernel = TreeKernel::kAvx512}));
     libxgboost = Take(LoadXGBoostPredictor(model, kFeatures, {.threads_per_call = 1}));
     libxgboost_all_threads = Take(LoadXGBoostPredictor(model, kFeatures));
   }
@@ -114,6 +125,15 @@ struct Setup {
     }
     return std::move(*loaded);
   }
+
+  // Null when the CPU lacks the forced kernel's instructions.
+  static std::unique_ptr<Predictor> TakeIfSupported(Result<std::unique_ptr<Predictor>> loaded) {
+    if (!loaded && loaded.error().code() == ErrorCode::kFailedPrecondition) {
+      std::fprintf(stderr, "%s\n", loaded.error().message().c_str());
+      return nullptr;
+    }
+    return Take(std::move(loaded));
+  }
 };
 
 Setup& Shared() {
@@ -121,26 +141,41 @@ Setup& Shared() {
   return setup;
 }
 
-enum Which { kCompiled, kLibxgboost, kLibxgboostAllThreads };
+enum Which {
+  kCompiled,
+  kCompiledScalar,
+  kCompiledAvx2,
+  kCompiledAvx512,
+  kLibxgboost,
+  kLibxgboostAllThreads
+};
 
-const Predictor& Pick(Which which) {
+// Null when the CPU lacks the kernel's instructions.
+const Predictor* Pick(Which which) {
   Setup& setup = Shared();
   switch (which) {
-    case kCompiled: return *setup.compiled;
-    case kLibxgboost: return *setup.libxgboost;
-    case kLibxgboostAllThreads: return *setup.libxgboost_all_threads;
+    case kCompiled: return setup.compiled.get();
+    case kCompiledScalar: return setup.compiled_scalar.get();
+    case kCompiledAvx2: return setup.compiled_avx2.get();
+    case kCompiledAvx512: return setup.compiled_avx512.get();
+    case kLibxgboost: return setup.libxgboost.get();
+    case kLibxgboostAllThreads: return setup.libxgboost_all_threads.get();
   }
-  return *setup.compiled;
+  return nullptr;
 }
 
 // One row per Predict call, cycling through the rows.
 void BM_SingleRow(benchmark::State& state, Which which) {
-  const Predictor& predictor = Pick(which);
+  const Predictor* predictor = Pick(which);
+  if (predictor == nullptr) {
+    state.SkipWithError("the CPU does not support this kernel");
+    return;
+  }
   const std::vector<float>& rows = Shared().rows;
   size_t row = 0;
   float out = 0;
   for (auto _ : state) {
-    if (!predictor.Predict(&rows[row * kFeatures], 1, &out)) state.SkipWithError("Predict failed");
+    if (!predictor->Predict(&rows[row * kFeatures], 1, &out)) state.SkipWithError("Predict failed");
     benchmark::DoNotOptimize(out);
     row = row + 1 == kBatchRows ? 0 : row + 1;
   }
@@ -149,11 +184,15 @@ void BM_SingleRow(benchmark::State& state, Which which) {
 
 // kBatchRows rows per Predict call.
 void BM_Batch(benchmark::State& state, Which which) {
-  const Predictor& predictor = Pick(which);
+  const Predictor* predictor = Pick(which);
+  if (predictor == nullptr) {
+    state.SkipWithError("the CPU does not support this kernel");
+    return;
+  }
   const std::vector<float>& rows = Shared().rows;
   std::vector<float> out(kBatchRows);
   for (auto _ : state) {
-    if (!predictor.Predict(rows.data(), kBatchRows, out.data())) {
+    if (!predictor->Predict(rows.data(), kBatchRows, out.data())) {
       state.SkipWithError("Predict failed");
     }
     benchmark::DoNotOptimize(out.data());
@@ -162,8 +201,14 @@ void BM_Batch(benchmark::State& state, Which which) {
 }
 
 BENCHMARK_CAPTURE(BM_SingleRow, compiled_trees, kCompiled);
+BENCHMARK_CAPTURE(BM_SingleRow, compiled_scalar, kCompiledScalar);
+BENCHMARK_CAPTURE(BM_SingleRow, compiled_avx2, kCompiledAvx2);
+BENCHMARK_CAPTURE(BM_SingleRow, compiled_avx512, kCompiledAvx512);
 BENCHMARK_CAPTURE(BM_SingleRow, libxgboost, kLibxgboost);
 BENCHMARK_CAPTURE(BM_Batch, compiled_trees, kCompiled);
+BENCHMARK_CAPTURE(BM_Batch, compiled_scalar, kCompiledScalar);
+BENCHMARK_CAPTURE(BM_Batch, compiled_avx2, kCompiledAvx2);
+BENCHMARK_CAPTURE(BM_Batch, compiled_avx512, kCompiledAvx512);
 BENCHMARK_CAPTURE(BM_Batch, libxgboost, kLibxgboost);
 BENCHMARK_CAPTURE(BM_Batch, libxgboost_all_threads, kLibxgboostAllThreads);
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -14,8 +15,10 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "common/file_util.h"
+#include "model/compiled_trees_simd.h"
 
 namespace tandem::model {
 namespace {
@@ -100,20 +103,10 @@ float ToOutput(float margin, OutputTransform transform) {
 // ---------------------------------------------------------------------------
 // Compiled layout
 
-// One tree node, 12 bytes. An internal node's children are nodes[left] and
-// nodes[left + 1]. A leaf has left == its own index and kInternalBit clear,
-// so that a walk that reaches it stays there: every walk can then run for a
-// fixed number of levels without a data-dependent branch.
-struct Node {
-  float value;       // split condition, or the leaf value for a leaf
-  uint32_t feature;  // feature index (bits 0-29) and the two flag bits below
-  uint32_t left;
-};
-static_assert(sizeof(Node) == 12);
-
-constexpr uint32_t kDefaultLeftBit = 1u << 31;  // a missing value goes left
-constexpr uint32_t kInternalBit = 1u << 30;     // the node has children
-constexpr uint32_t kFeatureMask = kInternalBit - 1;
+using tree_simd::kDefaultLeftBit;
+using tree_simd::kFeatureMask;
+using tree_simd::kInternalBit;
+using tree_simd::Node;
 
 // Moves each of the kLanes walks (nodes[index[k]] on rows[k]) one level down;
 // a walk at a leaf stays put. Branch-free, so that the walks' memory loads
@@ -146,11 +139,14 @@ class CompiledTrees final : public Predictor {
  public:
   // `roots` and `depths` give each tree's root index in `nodes` and its depth
   // (maximum number of edges from root to a leaf), in the order libxgboost
-  // sums them.
+  // sums them. `forest` holds the same trees for kAvx2 and kAvx512, which
+  // need no compact nodes; kScalar leaves it empty.
   CompiledTrees(std::vector<Node> nodes, std::vector<uint32_t> roots, std::vector<int> depths,
-                size_t num_features, float base_margin, OutputTransform output)
+                size_t num_features, float base_margin, OutputTransform output,
+                TreeKernel kernel, std::optional<tree_simd::PaddedForest> forest)
       : nodes_(std::move(nodes)), roots_(std::move(roots)), depths_(std::move(depths)),
-        num_features_(num_features), base_margin_(base_margin), output_(output) {
+        num_features_(num_features), base_margin_(base_margin), output_(output),
+        kernel_(kernel), forest_(std::move(forest)) {
     // Each group of kLanes consecutive trees runs as deep as its deepest tree.
     for (size_t begin = 0; begin < depths_.size(); begin += kLanes) {
       size_t end = std::min(begin + kLanes, depths_.size());
@@ -162,6 +158,22 @@ class CompiledTrees final : public Predictor {
   size_t num_features() const override { return num_features_; }
 
   Status Predict(const float* features, size_t rows, float* out) const override {
+    switch (kernel_) {
+      case TreeKernel::kAvx512:
+        for (size_t r = 0; r < rows; ++r) {
+          out[r] = ToOutput(forest_->SumAvx512(features + r * num_features_, base_margin_),
+                            output_);
+        }
+        return Ok();
+      case TreeKernel::kAvx2:
+        for (size_t r = 0; r < rows; ++r) {
+          out[r] = ToOutput(forest_->SumAvx2(features + r * num_features_, base_margin_),
+                            output_);
+        }
+        return Ok();
+      case TreeKernel::kAuto:
+      case TreeKernel::kScalar: break;
+    }
     if (rows < kLanes) {
       for (size_t r = 0; r < rows; ++r) out[r] = PredictRow(features + r * num_features_);
       return Ok();
@@ -222,6 +234,8 @@ class CompiledTrees final : public Predictor {
   size_t num_features_;
   float base_margin_;
   OutputTransform output_;
+  TreeKernel kernel_;  // kScalar, kAvx2 or kAvx512
+  std::optional<tree_simd::PaddedForest> forest_;
 };
 
 // ---------------------------------------------------------------------------
@@ -610,8 +624,73 @@ Result<std::vector<TreeRef>> OrderedTrees(const ModelReader& reader,
   return ordered;
 }
 
+// ---------------------------------------------------------------------------
+// Choosing the kernel
+
+// The kernel a model runs and, for a vector kernel, its padded trees.
+struct KernelChoice {
+  TreeKernel kernel = TreeKernel::kScalar;
+  std::optional<tree_simd::PaddedForest> forest;
+  std::string fallback_reason;  // why kAuto took a narrower kernel, if it did
+};
+
+// Lays out the trees for kAvx2 or kAvx512, or says why the CPU or the trees
+// do not allow it.
+Result<tree_simd::PaddedForest> BuildForest(TreeKernel kernel, const std::vector<Node>& nodes,
+                                            const std::vector<uint32_t>& roots,
+                                            const std::vector<int>& depths,
+                                            size_t num_features) {
+  bool avx512 = kernel == TreeKernel::kAvx512;
+  bool supported = avx512 ? tree_simd::CpuSupportsAvx512() : tree_simd::CpuSupportsAvx2();
+  if (!supported) {
+    return FailedPrecondition(
+        fmt::format("the CPU does not support {}", avx512 ? "AVX-512" : "AVX2"));
+  }
+  return tree_simd::PaddedForest::Build(nodes, roots, depths, num_features, avx512 ? 16 : 8);
+}
+
+Result<KernelChoice> ChooseKernel(TreeKernel requested, const std::vector<Node>& nodes,
+                                  const std::vector<uint32_t>& roots,
+                                  const std::vector<int>& depths, size_t num_features) {
+  KernelChoice choice;
+  if (requested == TreeKernel::kScalar) return choice;
+  if (requested != TreeKernel::kAuto) {
+    TANDEM_ASSIGN_OR_RETURN(tree_simd::PaddedForest forest,
+                            BuildForest(requested, nodes, roots, depths, num_features));
+    choice.kernel = requested;
+    choice.forest = std::move(forest);
+    return choice;
+  }
+  for (TreeKernel candidate : {TreeKernel::kAvx512, TreeKernel::kAvx2}) {
+    auto forest = BuildForest(candidate, nodes, roots, depths, num_features);
+    if (forest) {
+      choice.kernel = candidate;
+      choice.forest = std::move(*forest);
+      return choice;
+    }
+    if (!choice.fallback_reason.empty()) choice.fallback_reason += "; ";
+    choice.fallback_reason += fmt::format("{}: {}", TreeKernelName(candidate),
+                                          forest.error().message());
+  }
+  return choice;
+}
+
+void LogKernel(const std::string& file, const KernelChoice& choice, size_t trees) {
+  std::string_view access = choice.forest ? choice.forest->feature_access() : "direct";
+  if (choice.fallback_reason.empty()) {
+    spdlog::info("compiled trees kernel chosen model_file=\"{}\" kernel={} feature_access={} "
+                 "trees={}",
+                 file, TreeKernelName(choice.kernel), access, trees);
+  } else {
+    spdlog::info("compiled trees kernel chosen model_file=\"{}\" kernel={} feature_access={} "
+                 "trees={} reason=\"{}\"",
+                 file, TreeKernelName(choice.kernel), access, trees, choice.fallback_reason);
+  }
+}
+
 Result<std::unique_ptr<Predictor>> Compile(const ModelReader& reader, const ModelJson& document,
-                                           size_t num_features, const std::string& file) {
+                                           size_t num_features, const std::string& file,
+                                           TreeKernel kernel) {
   TANDEM_ASSIGN_OR_RETURN(LearnerFacts facts, ReadLearner(reader, document));
   if (facts.shape.num_features != static_cast<int64_t>(num_features)) {
     return InvalidArgument(fmt::format("model {} expects {} features, the feature pipeline "
@@ -632,15 +711,34 @@ Result<std::unique_ptr<Predictor>> Compile(const ModelReader& reader, const Mode
   }
   nodes.shrink_to_fit();
   float base_margin = ToMargin(facts.base_score, facts.objective->margin);
-  return std::unique_ptr<Predictor>(new CompiledTrees(std::move(nodes), std::move(roots),
-                                                      std::move(depths), num_features, base_margin,
-                                                      facts.objective->output));
+
+  auto choice = ChooseKernel(kernel, nodes, roots, depths, num_features);
+  if (!choice) {
+    return FailedPrecondition(fmt::format("model {}: kernel {} cannot run this model: {}", file,
+                                          TreeKernelName(kernel), choice.error().message()));
+  }
+  LogKernel(file, *choice, roots.size());
+  if (choice->forest) nodes = {};  // the vector kernels read only the padded trees
+  return std::unique_ptr<Predictor>(new CompiledTrees(
+      std::move(nodes), std::move(roots), std::move(depths), num_features, base_margin,
+      facts.objective->output, choice->kernel, std::move(choice->forest)));
 }
 
 }  // namespace
 
+std::string_view TreeKernelName(TreeKernel kernel) {
+  switch (kernel) {
+    case TreeKernel::kAuto: return "auto";
+    case TreeKernel::kScalar: return "scalar";
+    case TreeKernel::kAvx2: return "avx2";
+    case TreeKernel::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
 Result<std::unique_ptr<Predictor>> LoadCompiledTrees(const std::filesystem::path& model_json,
-                                                     size_t num_features) {
+                                                     size_t num_features,
+                                                     CompiledTreesOptions options) {
   const std::string file = model_json.string();
   TANDEM_ASSIGN_OR_RETURN(std::string text, ReadFile(model_json));
   ModelJson document;
@@ -654,7 +752,7 @@ Result<std::unique_ptr<Predictor>> LoadCompiledTrees(const std::filesystem::path
   text.clear();
   text.shrink_to_fit();
   ModelReader reader(file);
-  return Compile(reader, document, num_features, file);
+  return Compile(reader, document, num_features, file, options.kernel);
 }
 
 }  // namespace tandem::model

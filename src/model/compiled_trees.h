@@ -31,28 +31,53 @@
 //   - sigmoid is 1 / (exp(min(-margin, 88.7)) + 1 + 1e-16) in float32, and
 //     exp is the C library's expf, as in libxgboost 1.7.4.
 //
-// Layout and evaluation: all trees share one array of 12-byte nodes, laid out
-// breadth-first per tree with the two children of a node side by side. Leaves
-// point to themselves, so each walk runs a fixed number of levels (the tree's
-// depth) without data-dependent branches. Eight walks run interleaved. A
-// single row walks 8 trees at a time; a batch walks each tree with 8 rows at a
-// time over blocks of 64 rows, which keeps the tree in cache. A tree much
-// deeper than most of its leaves (grow_policy=lossguide) costs its full depth
-// for every row.
+// Layout and evaluation: the loader first lays out all trees in one array of
+// 12-byte nodes, breadth-first per tree with the two children of a node side
+// by side; leaves point to themselves, so each walk runs a fixed number of
+// levels (its tree's depth) without data-dependent branches. Then it picks a
+// kernel (TreeKernel below), checking the CPU once at load time:
+//   - kAvx512 and kAvx2 walk one row through 16 or 8 trees at once with
+//     vector gathers (compiled_trees_simd.h). They need every tree at most
+//     10 levels deep, because they pad each tree to a complete binary tree of
+//     its group's depth. A batch runs row by row.
+//   - kScalar uses the compact array directly: eight walks run interleaved, a
+//     single row on 8 trees at a time, a batch one tree at a time on 8 rows
+//     at a time over blocks of 64 rows, which keeps the tree in cache. It
+//     runs on any CPU and any depth.
+// kAuto takes kAvx512, else kAvx2, else kScalar, as the CPU supports them and
+// the trees fit, and the loader logs the choice ("compiled trees kernel
+// chosen ... kernel=avx2"). Every kernel walks a tree to its full padded
+// depth, so a tree much deeper than most of its leaves
+// (grow_policy=lossguide) costs that depth for every row. The release build
+// uses no -march flag: the vector kernels carry their own target attribute.
 #pragma once
 
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "common/status.h"
 #include "model/predictor.h"
 
 namespace tandem::model {
 
+// The evaluation code a loaded model runs (see "Layout and evaluation").
+enum class TreeKernel { kAuto, kScalar, kAvx2, kAvx512 };
+
+// "auto", "scalar", "avx2" or "avx512".
+std::string_view TreeKernelName(TreeKernel kernel);
+
+struct CompiledTreesOptions {
+  // kAuto lets the loader choose. Tests and benchmarks force a kernel to
+  // check or measure each one.
+  TreeKernel kernel = TreeKernel::kAuto;
+};
+
 // Loads an XGBoost JSON model (see above) and checks that it expects
-// `num_features` inputs. The returned Predictor's name() is "compiled_trees";
-// it owns a copy of the trees and keeps no reference to the file.
+// `num_features` inputs. The returned Predictor's name() is "compiled_trees"
+// whichever kernel it runs; it owns a copy of the trees and keeps no
+// reference to the file.
 //
 // Thread safety: Predict keeps its working state on the stack, so any number
 // of threads may call it at once on the same object.
@@ -61,6 +86,8 @@ namespace tandem::model {
 //   kNotFound            `model_json` does not exist.
 //   kFailedPrecondition  The model is valid but of a kind listed above as
 //                        unsupported, and the message names it. Use libxgboost.
+//                        Also when options.kernel forces a vector kernel that
+//                        the CPU lacks or that a tree is too deep for.
 //   kInvalidArgument     The file is not a valid XGBoost JSON model: not
 //                        parsable, a missing or mistyped field, arrays of
 //                        different lengths, a child or feature index out of
@@ -68,6 +95,7 @@ namespace tandem::model {
 //                        field. Also when the model's feature count differs
 //                        from `num_features`.
 Result<std::unique_ptr<Predictor>> LoadCompiledTrees(const std::filesystem::path& model_json,
-                                                     size_t num_features);
+                                                     size_t num_features,
+                                                     CompiledTreesOptions options = {});
 
 }  // namespace tandem::model

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_util.h"
+#include "model/compiled_trees_simd.h"
 #include "model/test_util.h"
 #include "model/xgboost_predictor.h"
 
@@ -219,14 +220,15 @@ uint32_t Bits(float value) {
 
 // Counts rows whose predictions differ in any bit and reports the first few.
 void ExpectSameBits(const std::vector<float>& expected, const std::vector<float>& actual,
-                    const std::vector<float>& rows, std::string_view what) {
+                    const std::vector<float>& rows, std::string_view what,
+                    size_t columns = kColumns) {
   ASSERT_EQ(expected.size(), actual.size());
   size_t mismatches = 0;
   for (size_t i = 0; i < expected.size(); ++i) {
     if (Bits(expected[i]) == Bits(actual[i])) continue;
     if (++mismatches <= 5) {
       std::string row;
-      for (size_t c = 0; c < kColumns; ++c) row += fmt::format(" {}", rows[i * kColumns + c]);
+      for (size_t c = 0; c < columns; ++c) row += fmt::format(" {}", rows[i * columns + c]);
       ADD_FAILURE() << what << " row " << i << ":" << row << ": libxgboost "
                     << fmt::format("{} ({:#010x})", expected[i], Bits(expected[i]))
                     << ", compiled trees "
@@ -236,8 +238,35 @@ void ExpectSameBits(const std::vector<float>& expected, const std::vector<float>
   EXPECT_EQ(mismatches, 0u) << what;
 }
 
-// Predicts all rows with libxgboost and with the compiled trees (as one
-// batch, as single rows, and in batches of odd sizes) and compares bits.
+// The kernels this CPU can run: kScalar always, kAvx2 and kAvx512 when the
+// CPU supports them. kAuto picks one of these.
+std::vector<TreeKernel> KernelsOfThisCpu() {
+  std::vector<TreeKernel> kernels = {TreeKernel::kScalar};
+  if (tree_simd::CpuSupportsAvx2()) kernels.push_back(TreeKernel::kAvx2);
+  if (tree_simd::CpuSupportsAvx512()) kernels.push_back(TreeKernel::kAvx512);
+  return kernels;
+}
+
+// Loads `model` with `kernel` forced. Returns null, after checking the reason,
+// when a vector kernel rejects a tree deeper than it pads to.
+std::unique_ptr<Predictor> LoadWithKernel(const fs::path& model, size_t columns,
+                                          TreeKernel kernel) {
+  auto compiled = LoadCompiledTrees(model, columns, {.kernel = kernel});
+  if (!compiled && kernel != TreeKernel::kScalar &&
+      compiled.error().code() == ErrorCode::kFailedPrecondition) {
+    EXPECT_THAT(compiled.error().message(), HasSubstr("deeper than the 10 levels"));
+    return nullptr;
+  }
+  EXPECT_TRUE(compiled) << compiled.error().message();
+  if (!compiled) return nullptr;
+  EXPECT_EQ((*compiled)->name(), "compiled_trees");
+  EXPECT_EQ((*compiled)->num_features(), columns);
+  return std::move(*compiled);
+}
+
+// Predicts all rows with libxgboost and with the compiled trees, with each
+// kernel of this CPU (as one batch, as single rows, and in batches of odd
+// sizes) and compares bits.
 void ExpectIdenticalToLibxgboost(const fs::path& model, unsigned seed = 17) {
   std::vector<float> rows = MakeTestRows(SplitConditions(model), seed);
 
@@ -246,29 +275,37 @@ void ExpectIdenticalToLibxgboost(const fs::path& model, unsigned seed = 17) {
   std::vector<float> expected(kTestRows);
   ASSERT_TRUE((*reference)->Predict(rows.data(), kTestRows, expected.data()));
 
-  auto compiled = LoadCompiledTrees(model, kColumns);
-  ASSERT_TRUE(compiled) << compiled.error().message();
-  EXPECT_EQ((*compiled)->name(), "compiled_trees");
-  EXPECT_EQ((*compiled)->num_features(), kColumns);
+  for (TreeKernel kernel : KernelsOfThisCpu()) {
+    SCOPED_TRACE(fmt::format("kernel {}", TreeKernelName(kernel)));
+    std::unique_ptr<Predictor> compiled = LoadWithKernel(model, kColumns, kernel);
+    if (compiled == nullptr) continue;
 
+    std::vector<float> batch(kTestRows);
+    ASSERT_TRUE(compiled->Predict(rows.data(), kTestRows, batch.data()));
+    ExpectSameBits(expected, batch, rows, "one batch");
+
+    std::vector<float> single(kTestRows);
+    for (size_t r = 0; r < kTestRows; ++r) {
+      ASSERT_TRUE(compiled->Predict(&rows[r * kColumns], 1, &single[r]));
+    }
+    ExpectSameBits(expected, single, rows, "single rows");
+
+    std::vector<float> chunked(kTestRows);
+    size_t sizes[] = {63, 64, 65, 1, 130, 999};
+    for (size_t begin = 0, i = 0; begin < kTestRows; ++i) {
+      size_t count = std::min(sizes[i % std::size(sizes)], kTestRows - begin);
+      ASSERT_TRUE(compiled->Predict(&rows[begin * kColumns], count, &chunked[begin]));
+      begin += count;
+    }
+    ExpectSameBits(expected, chunked, rows, "odd batches");
+  }
+
+  // kAuto gives the same bits as the kernels above.
+  auto automatic = LoadCompiledTrees(model, kColumns);
+  ASSERT_TRUE(automatic) << automatic.error().message();
   std::vector<float> batch(kTestRows);
-  ASSERT_TRUE((*compiled)->Predict(rows.data(), kTestRows, batch.data()));
-  ExpectSameBits(expected, batch, rows, "one batch");
-
-  std::vector<float> single(kTestRows);
-  for (size_t r = 0; r < kTestRows; ++r) {
-    ASSERT_TRUE((*compiled)->Predict(&rows[r * kColumns], 1, &single[r]));
-  }
-  ExpectSameBits(expected, single, rows, "single rows");
-
-  std::vector<float> chunked(kTestRows);
-  size_t sizes[] = {63, 64, 65, 1, 130, 999};
-  for (size_t begin = 0, i = 0; begin < kTestRows; ++i) {
-    size_t count = std::min(sizes[i % std::size(sizes)], kTestRows - begin);
-    ASSERT_TRUE((*compiled)->Predict(&rows[begin * kColumns], count, &chunked[begin]));
-    begin += count;
-  }
-  ExpectSameBits(expected, chunked, rows, "odd batches");
+  ASSERT_TRUE((*automatic)->Predict(rows.data(), kTestRows, batch.data()));
+  ExpectSameBits(expected, batch, rows, "kernel auto");
 }
 
 // ---------------------------------------------------------------------------
@@ -407,6 +444,61 @@ TEST_F(EditedModelTest, TreesSummedInIdOrder) {
   Json& trees = Trees();
   std::reverse(trees.begin(), trees.end());
   ExpectIdenticalToLibxgboost(Save("reversed.json"));
+}
+
+TEST_F(EditedModelTest, SingleLeafTreeMatchesLibxgboost) {
+  // A tree that is only a leaf, in a group of deeper trees: the vector
+  // kernels repeat its leaf down to the group's depth.
+  Json& tree = Trees()[0];
+  tree["tree_param"]["num_nodes"] = "1";
+  for (const char* key : {"split_indices", "split_conditions", "default_left", "split_type",
+                          "base_weights", "loss_changes", "sum_hessian"}) {
+    if (tree.contains(key)) tree[key] = Json::array({tree[key][0]});
+  }
+  tree["left_children"] = Json::array({-1});
+  tree["right_children"] = Json::array({-1});
+  tree["parents"] = Json::array({2147483647});
+  ExpectIdenticalToLibxgboost(Save("leaf.json"));
+}
+
+TEST_F(EditedModelTest, WideRowsMatchLibxgboost) {
+  // 20 features are more than one AVX2 or AVX-512 register holds, so the
+  // vector kernels gather each value from the row instead of permuting a
+  // register. Features 0-12 are new and unused; the trees' features move up.
+  constexpr size_t kWide = 20;
+  constexpr size_t kShift = kWide - kColumns;
+  model_["learner"]["learner_model_param"]["num_feature"] = std::to_string(kWide);
+  for (Json& tree : Trees()) {
+    tree["tree_param"]["num_feature"] = std::to_string(kWide);
+    for (Json& feature : tree["split_indices"]) feature = feature.get<int64_t>() + kShift;
+  }
+  fs::path path = Save("wide.json");
+
+  std::vector<float> narrow = MakeTestRows(SplitConditions(base_path_), 23);
+  std::vector<float> rows;
+  rows.reserve(kTestRows * kWide);
+  for (size_t r = 0; r < kTestRows; ++r) {
+    for (size_t c = 0; c < kShift; ++c) rows.push_back(static_cast<float>(c) - 6.5f);
+    rows.insert(rows.end(), &narrow[r * kColumns], &narrow[(r + 1) * kColumns]);
+  }
+  auto reference = LoadXGBoostPredictor(path, kWide);
+  ASSERT_TRUE(reference) << reference.error().message();
+  std::vector<float> expected(kTestRows);
+  ASSERT_TRUE((*reference)->Predict(rows.data(), kTestRows, expected.data()));
+
+  for (TreeKernel kernel : KernelsOfThisCpu()) {
+    SCOPED_TRACE(fmt::format("kernel {}", TreeKernelName(kernel)));
+    std::unique_ptr<Predictor> compiled = LoadWithKernel(path, kWide, kernel);
+    ASSERT_NE(compiled, nullptr);
+    std::vector<float> batch(kTestRows);
+    ASSERT_TRUE(compiled->Predict(rows.data(), kTestRows, batch.data()));
+    ExpectSameBits(expected, batch, rows, "one batch", kWide);
+    std::vector<float> single(kTestRows);
+    for (size_t r = 0; r < kTestRows; ++r) {
+      ASSERT_TRUE(compiled->Predict(&rows[r * kWide], 1, &single[r]));
+    }
+    ExpectSameBits(expected, single, rows, "single rows", kWide);
+  }
 }
 
 TEST_F(EditedModelTest, CategoricalSplitUnsupported) {
@@ -578,6 +670,46 @@ TEST(CompiledTreesUnsupportedTest, MultiClass) {
   ASSERT_FALSE(loaded);
   EXPECT_EQ(loaded.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_THAT(loaded.error().message(), HasSubstr("multi-class model (num_class 3)"));
+}
+
+// ---------------------------------------------------------------------------
+// Kernel choice
+
+TEST(CompiledTreesKernelTest, VectorKernelRejectsDeepTrees) {
+  // Without a depth limit this model grows trees 13 levels deep, more than
+  // the 10 that the vector kernels pad trees to. kAuto falls back to kScalar
+  // (SquaredErrorLossguide above checks its bits); a forced kernel fails.
+  ScratchDir scratch;
+  fs::path model = scratch.path() / "deep.json";
+  ASSERT_NO_FATAL_FAILURE(Train({"reg:squarederror", 50,
+                                 Params{{"tree_method", "hist"}, {"grow_policy", "lossguide"},
+                                        {"max_depth", "0"}, {"max_leaves", "40"}}},
+                                model));
+  for (TreeKernel kernel : {TreeKernel::kAvx2, TreeKernel::kAvx512}) {
+    SCOPED_TRACE(fmt::format("kernel {}", TreeKernelName(kernel)));
+    auto loaded = LoadCompiledTrees(model, kColumns, {.kernel = kernel});
+    ASSERT_FALSE(loaded);
+    EXPECT_EQ(loaded.error().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_THAT(loaded.error().message(), HasSubstr(model.string()));
+    EXPECT_THAT(loaded.error().message(),
+                HasSubstr(fmt::format("kernel {} cannot run", TreeKernelName(kernel))));
+  }
+  auto automatic = LoadCompiledTrees(model, kColumns);
+  ASSERT_TRUE(automatic) << automatic.error().message();
+}
+
+TEST(CompiledTreesKernelTest, KernelMissingFromCpuRejected) {
+  bool avx2 = tree_simd::CpuSupportsAvx2();
+  bool avx512 = tree_simd::CpuSupportsAvx512();
+  if (avx2 && avx512) GTEST_SKIP() << "this CPU supports every kernel";
+  ScratchDir scratch;
+  fs::path model = scratch.path() / "model.json";
+  ASSERT_NO_FATAL_FAILURE(Train({"reg:squarederror", 10, Params{{"max_depth", "3"}}}, model));
+  auto loaded = LoadCompiledTrees(model, kColumns,
+                                  {.kernel = avx512 ? TreeKernel::kAvx2 : TreeKernel::kAvx512});
+  ASSERT_FALSE(loaded);
+  EXPECT_EQ(loaded.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(loaded.error().message(), HasSubstr("the CPU does not support"));
 }
 
 // ---------------------------------------------------------------------------

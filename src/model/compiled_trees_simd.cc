@@ -1,0 +1,299 @@
+#include "model/compiled_trees_simd.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace tandem::model::tree_simd {
+
+bool CpuSupportsAvx2() { return __builtin_cpu_supports("avx2"); }
+
+bool CpuSupportsAvx512() { return __builtin_cpu_supports("avx512f"); }
+
+// ---------------------------------------------------------------------------
+// Layout
+
+Result<PaddedForest> PaddedForest::Build(const std::vector<Node>& nodes,
+                                         const std::vector<uint32_t>& roots,
+                                         const std::vector<int>& depths, size_t num_features,
+                                         size_t lanes) {
+  for (size_t tree = 0; tree < depths.size(); ++tree) {
+    if (depths[tree] > kMaxPaddedDepth) {
+      return FailedPrecondition(fmt::format("tree {} has depth {}, deeper than the {} levels "
+                                            "the SIMD kernels pad trees to",
+                                            tree, depths[tree], kMaxPaddedDepth));
+    }
+  }
+  PaddedForest forest;
+  forest.lanes_ = lanes;
+  forest.num_features_ = num_features;
+  forest.permute_ = num_features <= lanes;
+  // Groups of a bundle share the deepest depth among their trees, so that a
+  // kernel can walk them in lockstep.
+  size_t bundle_trees = lanes * kBundle;
+  for (size_t bundle = 0; bundle < roots.size(); bundle += bundle_trees) {
+    size_t end = std::min(bundle + bundle_trees, roots.size());
+    int depth = *std::max_element(depths.begin() + bundle, depths.begin() + end);
+    for (size_t first = bundle; first < end; first += lanes) {
+      forest.AddGroup(nodes, roots, first, depth);
+    }
+  }
+  forest.values_.shrink_to_fit();
+  forest.features_.shrink_to_fit();
+  return forest;
+}
+
+// Appends the group of trees first .. first + lanes_ - 1, padded to `depth`
+// (at least each tree's depth). Lanes past the last tree keep zeros: they
+// walk a tree of zeros and their leaves are not added.
+void PaddedForest::AddGroup(const std::vector<Node>& nodes, const std::vector<uint32_t>& roots,
+                            size_t first, int depth) {
+  Group group;
+  group.trees = static_cast<uint32_t>(std::min(lanes_, roots.size() - first));
+  group.depth = depth;
+  group.values = static_cast<uint32_t>(values_.size());
+  group.features = static_cast<uint32_t>(features_.size());
+  size_t internal = (size_t{1} << group.depth) - 1;
+  values_.resize(values_.size() + (2 * internal + 1) * lanes_, 0.0f);
+  features_.resize(features_.size() + internal * lanes_, 0);
+  for (size_t lane = 0; lane < group.trees; ++lane) {
+    PadTree(nodes, roots[first + lane], group, lane, 0, 0);
+  }
+  groups_.push_back(group);
+}
+
+// Writes compact node `node` into slot `slot` (at tree level `level`) of the
+// complete tree of `lane`, and its subtree below it.
+void PaddedForest::PadTree(const std::vector<Node>& nodes, uint32_t node, const Group& group,
+                           size_t lane, uint32_t slot, int level) {
+  const Node& source = nodes[node];
+  size_t index = slot * lanes_ + lane;
+  if (level == group.depth) {  // a leaf, since no tree is deeper than the group
+    values_[group.values + index] = source.value;
+    return;
+  }
+  bool internal = (source.feature & kInternalBit) != 0;
+  if (internal) {
+    values_[group.values + index] = source.value;
+    features_[group.features + index] = source.feature & (kFeatureMask | kDefaultLeftBit);
+  }
+  // A leaf above the group's depth leaves feature 0 and split condition 0 in
+  // place and repeats itself in both subtrees.
+  uint32_t left = internal ? source.left : node;
+  uint32_t right = internal ? source.left + 1 : node;
+  PadTree(nodes, left, group, lane, 2 * slot + 1, level + 1);
+  PadTree(nodes, right, group, lane, 2 * slot + 2, level + 1);
+}
+
+// ---------------------------------------------------------------------------
+// Kernels
+//
+// Each lane tracks offset = slot * kLanes + lane, so that it indexes the
+// group's arrays directly. One level down is
+//   offset' = 2 * offset + (kLanes - lane) + (right ? kLanes : 0),
+// which is slot' = 2 * slot + 1 + right in the same lane. A row goes right
+// when !(value < condition), except that a missing value (NaN) goes to the
+// default child: `right` is the unordered not-less-than compare, flipped
+// for NaN values at default-left nodes. A NaN split condition therefore
+// sends every non-missing value right, as libxgboost 1.7.4 does.
+
+namespace {
+
+// Constants and the row, loaded once per row.
+struct Avx2Row {
+  __m256i lane;
+  __m256i down;  // kLanes - lane
+  __m256i right_step;
+  __m256i feature_mask;
+  __m256 values;  // the row, when it fits one register
+  const float* row;
+};
+
+// Moves one walk of 8 lanes one level down (see the formula above).
+template <bool kPermute>
+__attribute__((target("avx2"))) inline __m256i StepAvx2(const Avx2Row& row, const float* values,
+                                                        const int* features, __m256i offset) {
+  __m256i feature = _mm256_i32gather_epi32(features, offset, 4);
+  __m256 condition = _mm256_i32gather_ps(values, offset, 4);
+  __m256 value;
+  if constexpr (kPermute) {
+    value = _mm256_permutevar8x32_ps(row.values, feature);
+  } else {
+    value = _mm256_i32gather_ps(row.row, _mm256_and_si256(feature, row.feature_mask), 4);
+  }
+  __m256 not_less = _mm256_cmp_ps(value, condition, _CMP_NLT_UQ);
+  __m256 missing = _mm256_cmp_ps(value, value, _CMP_UNORD_Q);
+  __m256 default_left = _mm256_castsi256_ps(_mm256_srai_epi32(feature, 31));
+  __m256i right =
+      _mm256_castps_si256(_mm256_xor_ps(not_less, _mm256_and_ps(missing, default_left)));
+  return _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(offset, 1), row.down),
+                          _mm256_and_si256(right, row.right_step));
+}
+
+// The masked forms with an explicit source keep GCC 12 from warning that the
+// unmasked ones read an uninitialized register (-Wmaybe-uninitialized).
+struct Avx512Row {
+  __m512i lane;
+  __m512i down;  // kLanes - lane
+  __m512i right_step;
+  __m512i feature_mask;
+  __m512i default_left_bit;
+  __m512i zero_int;
+  __m512 zero;
+  __mmask16 all;
+  __m512 values;  // the row, when it fits one register
+  const float* row;
+};
+
+template <bool kPermute>
+__attribute__((target("avx512f"))) inline __m512i StepAvx512(const Avx512Row& row,
+                                                             const float* values,
+                                                             const int* features,
+                                                             __m512i offset) {
+  __m512i feature = _mm512_mask_i32gather_epi32(row.zero_int, row.all, offset, features, 4);
+  __m512 condition = _mm512_mask_i32gather_ps(row.zero, row.all, offset, values, 4);
+  __m512 value;
+  if constexpr (kPermute) {
+    value = _mm512_maskz_permutexvar_ps(row.all, feature, row.values);
+  } else {
+    value = _mm512_mask_i32gather_ps(row.zero, row.all, _mm512_and_si512(feature, row.feature_mask),
+                                     row.row, 4);
+  }
+  __mmask16 not_less = _mm512_cmp_ps_mask(value, condition, _CMP_NLT_UQ);
+  __mmask16 default_left = _mm512_test_epi32_mask(feature, row.default_left_bit);
+  __mmask16 missing_left = _mm512_mask_cmp_ps_mask(default_left, value, value, _CMP_UNORD_Q);
+  __mmask16 right = _kxor_mask16(not_less, missing_left);
+  offset = _mm512_add_epi32(_mm512_add_epi32(offset, offset), row.down);
+  return _mm512_mask_add_epi32(offset, right, offset, row.right_step);
+}
+
+}  // namespace
+
+// Walks kWalks groups of equal depth in lockstep, so that their gathers
+// overlap, and adds their leaves to `margin` in tree order.
+template <bool kPermute, int kWalks>
+__attribute__((target("avx2"))) float PaddedForest::WalkGroupsAvx2(const void* row_state,
+                                                                   const Group* groups,
+                                                                   float margin) const {
+  const Avx2Row& row = *static_cast<const Avx2Row*>(row_state);
+  const float* values[kWalks];
+  const int* features[kWalks];
+  __m256i offset[kWalks];
+  for (int w = 0; w < kWalks; ++w) {
+    values[w] = values_.data() + groups[w].values;
+    features[w] = reinterpret_cast<const int*>(features_.data() + groups[w].features);
+    offset[w] = row.lane;
+  }
+  for (int level = 0; level < groups[0].depth; ++level) {
+    for (int w = 0; w < kWalks; ++w) {
+      offset[w] = StepAvx2<kPermute>(row, values[w], features[w], offset[w]);
+    }
+  }
+  alignas(32) float leaves[kWalks][8];
+  for (int w = 0; w < kWalks; ++w) {
+    _mm256_store_ps(leaves[w], _mm256_i32gather_ps(values[w], offset[w], 4));
+  }
+  for (int w = 0; w < kWalks; ++w) {
+    for (uint32_t k = 0; k < groups[w].trees; ++k) margin += leaves[w][k];
+  }
+  return margin;
+}
+
+template <bool kPermute>
+__attribute__((target("avx2"))) float PaddedForest::WalkAvx2(const float* row,
+                                                             float base_margin) const {
+  constexpr int kLanes = 8;
+  Avx2Row state;
+  state.lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  state.down = _mm256_sub_epi32(_mm256_set1_epi32(kLanes), state.lane);
+  state.right_step = _mm256_set1_epi32(kLanes);
+  state.feature_mask = _mm256_set1_epi32(static_cast<int>(kFeatureMask));
+  state.values = _mm256_setzero_ps();
+  state.row = row;
+  if constexpr (kPermute) {
+    alignas(32) float padded[kLanes] = {};
+    std::memcpy(padded, row, num_features_ * sizeof(float));
+    state.values = _mm256_load_ps(padded);
+  }
+
+  float margin = base_margin;
+  size_t g = 0;
+  for (; g + kBundle <= groups_.size(); g += kBundle) {
+    margin = WalkGroupsAvx2<kPermute, kBundle>(&state, &groups_[g], margin);
+  }
+  for (; g < groups_.size(); ++g) margin = WalkGroupsAvx2<kPermute, 1>(&state, &groups_[g], margin);
+  return margin;
+}
+
+template <bool kPermute, int kWalks>
+__attribute__((target("avx512f"))) float PaddedForest::WalkGroupsAvx512(const void* row_state,
+                                                                       const Group* groups,
+                                                                       float margin) const {
+  const Avx512Row& row = *static_cast<const Avx512Row*>(row_state);
+  const float* values[kWalks];
+  const int* features[kWalks];
+  __m512i offset[kWalks];
+  for (int w = 0; w < kWalks; ++w) {
+    values[w] = values_.data() + groups[w].values;
+    features[w] = reinterpret_cast<const int*>(features_.data() + groups[w].features);
+    offset[w] = row.lane;
+  }
+  for (int level = 0; level < groups[0].depth; ++level) {
+    for (int w = 0; w < kWalks; ++w) {
+      offset[w] = StepAvx512<kPermute>(row, values[w], features[w], offset[w]);
+    }
+  }
+  alignas(64) float leaves[kWalks][16];
+  for (int w = 0; w < kWalks; ++w) {
+    _mm512_store_ps(leaves[w],
+                    _mm512_mask_i32gather_ps(row.zero, row.all, offset[w], values[w], 4));
+  }
+  for (int w = 0; w < kWalks; ++w) {
+    for (uint32_t k = 0; k < groups[w].trees; ++k) margin += leaves[w][k];
+  }
+  return margin;
+}
+
+template <bool kPermute>
+__attribute__((target("avx512f"))) float PaddedForest::WalkAvx512(const float* row,
+                                                                  float base_margin) const {
+  constexpr int kLanes = 16;
+  Avx512Row state;
+  state.lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  state.down = _mm512_sub_epi32(_mm512_set1_epi32(kLanes), state.lane);
+  state.right_step = _mm512_set1_epi32(kLanes);
+  state.feature_mask = _mm512_set1_epi32(static_cast<int>(kFeatureMask));
+  state.default_left_bit = _mm512_set1_epi32(static_cast<int>(kDefaultLeftBit));
+  state.zero_int = _mm512_setzero_si512();
+  state.zero = _mm512_setzero_ps();
+  state.all = 0xFFFF;
+  state.values = state.zero;
+  state.row = row;
+  if constexpr (kPermute) {
+    state.values =
+        _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << num_features_) - 1), row);
+  }
+
+  float margin = base_margin;
+  size_t g = 0;
+  for (; g + kBundle <= groups_.size(); g += kBundle) {
+    margin = WalkGroupsAvx512<kPermute, kBundle>(&state, &groups_[g], margin);
+  }
+  for (; g < groups_.size(); ++g) {
+    margin = WalkGroupsAvx512<kPermute, 1>(&state, &groups_[g], margin);
+  }
+  return margin;
+}
+
+float PaddedForest::SumAvx2(const float* row, float base_margin) const {
+  return permute_ ? WalkAvx2<true>(row, base_margin) : WalkAvx2<false>(row, base_margin);
+}
+
+float PaddedForest::SumAvx512(const float* row, float base_margin) const {
+  return permute_ ? WalkAvx512<true>(row, base_margin) : WalkAvx512<false>(row, base_margin);
+}
+
+}  // namespace tandem::model::tree_simd

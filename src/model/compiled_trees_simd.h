@@ -1,0 +1,114 @@
+// SIMD evaluation of a tree ensemble for one row, used by compiled_trees.cc:
+// the row walks kLanes trees at once (8 with AVX2, 16 with AVX-512), one
+// vector step per tree level, and the leaf values are then added in tree
+// order in float32, so that the margin has the same bits as a scalar walk.
+//
+// Layout (PaddedForest): the trees are split into groups of kLanes
+// consecutive trees, and each tree of a group is padded to a complete binary
+// tree of the group's depth D, so that node i's children are 2i+1 and 2i+2
+// and no child index is stored. A leaf shallower than D is copied into every
+// slot below it; the internal nodes above those copies compare feature 0
+// with 0 and lead to the same leaf either way. Node i of lane k sits at
+// index i * kLanes + k of the group's arrays (struct of arrays, 32-bit
+// fields): `features` holds the split feature and the default-left bit of
+// the 2^D - 1 internal nodes, and `values` holds their split conditions
+// followed by the 2^D leaf values, so that one gather per level and one at
+// the end read everything. The row's feature value comes from a permute of
+// the row held in one register when the model has at most kLanes features,
+// and from a gather otherwise.
+//
+// Both kernels are compiled with __attribute__((target(...))), so the build
+// needs no -march flag; the caller checks CpuSupportsAvx2/CpuSupportsAvx512
+// before calling one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tandem::model::tree_simd {
+
+// One node of the compact, scalar layout that compiled_trees.cc builds
+// first; PaddedForest::Build reads the trees from it. An internal node's
+// children are nodes[left] and nodes[left + 1]. A leaf has left == its own
+// index and kInternalBit clear.
+struct Node {
+  float value;       // split condition, or the leaf value for a leaf
+  uint32_t feature;  // feature index (bits 0-29) and the two flag bits below
+  uint32_t left;
+};
+static_assert(sizeof(Node) == 12);
+
+constexpr uint32_t kDefaultLeftBit = 1u << 31;  // a missing value goes left
+constexpr uint32_t kInternalBit = 1u << 30;     // the node has children
+constexpr uint32_t kFeatureMask = kInternalBit - 1;
+
+// The deepest tree that PaddedForest pads: a group of 16 trees of depth 10
+// takes 16 * (2^11 - 1 + 2^10 - 1) * 4 bytes, about 192 KiB.
+constexpr int kMaxPaddedDepth = 10;
+
+// True when the CPU and the operating system support the kernel's
+// instructions (AVX2; AVX-512 F).
+bool CpuSupportsAvx2();
+bool CpuSupportsAvx512();
+
+class PaddedForest {
+ public:
+  // Lays out the trees rooted at `roots` (in summing order) for `lanes` = 8
+  // (AVX2) or 16 (AVX-512). `depths` gives each tree's depth. Returns
+  // kFailedPrecondition, naming the tree, when one is deeper than
+  // kMaxPaddedDepth.
+  static Result<PaddedForest> Build(const std::vector<Node>& nodes,
+                                    const std::vector<uint32_t>& roots,
+                                    const std::vector<int>& depths, size_t num_features,
+                                    size_t lanes);
+
+  // Returns base_margin plus every tree's leaf value for `row`
+  // (num_features floats), added in tree order in float32. SumAvx2 needs a
+  // forest built with 8 lanes, SumAvx512 one with 16.
+  float SumAvx2(const float* row, float base_margin) const;
+  float SumAvx512(const float* row, float base_margin) const;
+
+  // "permute" or "gather": how a kernel reads the row's feature values.
+  std::string_view feature_access() const { return permute_ ? "permute" : "gather"; }
+
+ private:
+  struct Group {
+    uint32_t values = 0;    // offset of the group's split conditions and leaves in values_
+    uint32_t features = 0;  // offset of the group's split features in features_
+    int depth = 0;          // D: every tree of the group is padded to it
+    uint32_t trees = 0;     // trees in the group, kLanes except maybe in the last one
+  };
+
+  // Consecutive groups padded to one depth and walked in lockstep, so that
+  // the gathers of independent walks overlap.
+  static constexpr int kBundle = 4;
+
+  PaddedForest() = default;
+  void AddGroup(const std::vector<Node>& nodes, const std::vector<uint32_t>& roots,
+                size_t first, int depth);
+  void PadTree(const std::vector<Node>& nodes, uint32_t node, const Group& group, size_t lane,
+               uint32_t slot, int level);
+
+  // `row_state` is the kernel's row and constants (in the .cc file).
+  template <bool kPermute, int kWalks>
+  float WalkGroupsAvx2(const void* row_state, const Group* groups, float margin) const;
+  template <bool kPermute, int kWalks>
+  float WalkGroupsAvx512(const void* row_state, const Group* groups, float margin) const;
+  template <bool kPermute>
+  float WalkAvx2(const float* row, float base_margin) const;
+  template <bool kPermute>
+  float WalkAvx512(const float* row, float base_margin) const;
+
+  std::vector<Group> groups_;
+  std::vector<float> values_;
+  std::vector<uint32_t> features_;
+  size_t lanes_ = 0;
+  size_t num_features_ = 0;
+  bool permute_ = false;  // num_features_ <= lanes_
+};
+
+}  // namespace tandem::model::tree_simd
