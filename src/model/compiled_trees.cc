@@ -139,8 +139,8 @@ class CompiledTrees final : public Predictor {
  public:
   // `roots` and `depths` give each tree's root index in `nodes` and its depth
   // (maximum number of edges from root to a leaf), in the order libxgboost
-  // sums them. `forest` holds the same trees for kAvx2 and kAvx512, which
-  // need no compact nodes; kScalar leaves it empty.
+  // sums them. `forest` contains the same trees for kAvx2 and kAvx512, which
+  // need no compact nodes. kScalar leaves it empty.
   CompiledTrees(std::vector<Node> nodes, std::vector<uint32_t> roots, std::vector<int> depths,
                 size_t num_features, float base_margin, OutputTransform output,
                 TreeKernel kernel, std::optional<tree_simd::PaddedForest> forest)
@@ -634,8 +634,8 @@ struct KernelChoice {
   std::string fallback_reason;  // why kAuto took a narrower kernel, if it did
 };
 
-// Lays out the trees for kAvx2 or kAvx512, or says why the CPU or the trees
-// do not allow it.
+// Lays out the trees for kAvx2 or kAvx512, or returns why the CPU or the
+// trees do not allow it.
 Result<tree_simd::PaddedForest> BuildForest(TreeKernel kernel, const std::vector<Node>& nodes,
                                             const std::vector<uint32_t>& roots,
                                             const std::vector<int>& depths,

@@ -33,23 +33,24 @@
 //
 // Layout and evaluation: the loader first lays out all trees in one array of
 // 12-byte nodes, breadth-first per tree with the two children of a node side
-// by side; leaves point to themselves, so each walk runs a fixed number of
-// levels (its tree's depth) without data-dependent branches. Then it picks a
-// kernel (TreeKernel below), checking the CPU once at load time:
-//   - kAvx512 and kAvx2 walk one row through 16 or 8 trees at once with
-//     vector gathers (compiled_trees_simd.h). They need every tree at most
-//     10 levels deep, because they pad each tree to a complete binary tree of
-//     its group's depth. A batch runs row by row.
+// by side. Leaves point to themselves, so each walk runs a fixed number of
+// levels (its tree's depth) without data-dependent branches. Then the loader
+// picks a kernel (TreeKernel below), checking the CPU once at load time:
+//   - kAvx512 and kAvx2 walk one row through 16 or 8 trees per vector step,
+//     four such walks in lockstep, with gathers of 8-byte nodes
+//     (compiled_trees_simd.h). They need every tree at most 10 levels deep,
+//     because they pad each tree to a complete binary tree. A batch runs
+//     row by row.
 //   - kScalar uses the compact array directly: eight walks run interleaved, a
 //     single row on 8 trees at a time, a batch one tree at a time on 8 rows
 //     at a time over blocks of 64 rows, which keeps the tree in cache. It
-//     runs on any CPU and any depth.
+//     runs on any x86-64 CPU and any depth.
 // kAuto takes kAvx512, else kAvx2, else kScalar, as the CPU supports them and
 // the trees fit, and the loader logs the choice ("compiled trees kernel
-// chosen ... kernel=avx2"). Every kernel walks a tree to its full padded
+// chosen ... kernel=avx2"). Every kernel walks a tree to its full (padded)
 // depth, so a tree much deeper than most of its leaves
-// (grow_policy=lossguide) costs that depth for every row. The release build
-// uses no -march flag: the vector kernels carry their own target attribute.
+// (grow_policy=lossguide) costs that depth for every row. The build uses no
+// -march flag, because the vector kernels carry their own target attribute.
 #pragma once
 
 #include <cstddef>
@@ -75,9 +76,9 @@ struct CompiledTreesOptions {
 };
 
 // Loads an XGBoost JSON model (see above) and checks that it expects
-// `num_features` inputs. The returned Predictor's name() is "compiled_trees"
-// whichever kernel it runs; it owns a copy of the trees and keeps no
-// reference to the file.
+// `num_features` inputs. The returned Predictor's name() is
+// "compiled_trees" whichever kernel it runs. It owns a copy of the trees and
+// keeps no reference to the file.
 //
 // Thread safety: Predict keeps its working state on the stack, so any number
 // of threads may call it at once on the same object.

@@ -1,24 +1,24 @@
-// SIMD evaluation of a tree ensemble for one row, used by compiled_trees.cc:
-// the row walks kLanes trees at once (8 with AVX2, 16 with AVX-512), one
-// vector step per tree level, and the leaf values are then added in tree
-// order in float32, so that the margin has the same bits as a scalar walk.
+// SIMD evaluation of a tree ensemble for one row, used by compiled_trees.cc.
+// The row walks kLanes trees at once (8 with AVX2, 16 with AVX-512), one
+// vector step per tree level. The leaf values are then added in tree order
+// in float32, so that the margin has the same bits as a scalar walk.
 //
 // Layout (PaddedForest): the trees are split into groups of kLanes
 // consecutive trees, and each tree of a group is padded to a complete binary
-// tree of the group's depth D, so that node i's children are 2i+1 and 2i+2
+// tree of the group's depth D, so that slot i's children are 2i+1 and 2i+2
 // and no child index is stored. A leaf shallower than D is copied into every
-// slot below it; the internal nodes above those copies compare feature 0
-// with 0 and lead to the same leaf either way. Node i of lane k sits at
-// index i * kLanes + k of the group's arrays (struct of arrays, 32-bit
-// fields): `features` holds the split feature and the default-left bit of
-// the 2^D - 1 internal nodes, and `values` holds their split conditions
-// followed by the 2^D leaf values, so that one gather per level and one at
-// the end read everything. The row's feature value comes from a permute of
-// the row held in one register when the model has at most kLanes features,
-// and from a gather otherwise.
+// slot below it. The internal nodes above those copies compare feature 0
+// with 0 and lead to the same leaf either way. Slot i of lane k is node
+// i * kLanes + k of the group: 8 bytes with the split condition and the
+// feature (with the default-left bit) of an internal node, or the value of a
+// leaf, so that one 64-bit gather per lane reads a level. kBundle
+// consecutive groups share the deepest depth among them and are walked in
+// lockstep, so that the gathers of independent walks overlap. The row's
+// feature value comes from a permute of the row held in one register when
+// the model has at most kLanes features, and from a gather otherwise.
 //
 // Both kernels are compiled with __attribute__((target(...))), so the build
-// needs no -march flag; the caller checks CpuSupportsAvx2/CpuSupportsAvx512
+// needs no -march flag. The caller checks CpuSupportsAvx2/CpuSupportsAvx512
 // before calling one.
 #pragma once
 
@@ -76,11 +76,18 @@ class PaddedForest {
   std::string_view feature_access() const { return permute_ ? "permute" : "gather"; }
 
  private:
+  // An internal node's split condition and feature (with kDefaultLeftBit),
+  // or a leaf's value, read by one 64-bit gather.
+  struct PaddedNode {
+    float value;
+    uint32_t feature;
+  };
+  static_assert(sizeof(PaddedNode) == 8);
+
   struct Group {
-    uint32_t values = 0;    // offset of the group's split conditions and leaves in values_
-    uint32_t features = 0;  // offset of the group's split features in features_
-    int depth = 0;          // D: every tree of the group is padded to it
-    uint32_t trees = 0;     // trees in the group, kLanes except maybe in the last one
+    uint32_t nodes = 0;   // offset of the group's first node in nodes_
+    int depth = 0;        // D: every tree of the group is padded to it
+    uint32_t trees = 0;   // trees in the group, kLanes except maybe in the last one
   };
 
   // Consecutive groups padded to one depth and walked in lockstep, so that
@@ -104,8 +111,7 @@ class PaddedForest {
   float WalkAvx512(const float* row, float base_margin) const;
 
   std::vector<Group> groups_;
-  std::vector<float> values_;
-  std::vector<uint32_t> features_;
+  std::vector<PaddedNode> nodes_;
   size_t lanes_ = 0;
   size_t num_features_ = 0;
   bool permute_ = false;  // num_features_ <= lanes_
