@@ -202,16 +202,10 @@ float PartValue(DatetimePart part, const CivilTime& time) {
 }
 
 // ---------------------------------------------------------------------------
-// Raw values: the one form both entry points reduce a record's value to.
+// Raw values: RawFieldValue is the one form every entry point reduces a
+// record's value to.
 
-struct RawValue {
-  enum class Type { kText, kNumber, kNull };
-  Type type = Type::kNull;
-  std::string_view text;  // kText: the value; kNumber: its shortest decimal form
-  double number = 0;      // kNumber only
-};
-
-// Holds the decimal text of a JSON number for the lifetime of a RawValue.
+// Holds the decimal text of a number for the lifetime of a RawFieldValue.
 struct NumberText {
   char buffer[64];
 };
@@ -222,9 +216,19 @@ std::string_view TrimBlanks(std::string_view text) {
   return text;
 }
 
-// Reduces a JSON value to a RawValue. Errors name the field.
-Result<RawValue> RawFromJson(const Json& value, std::string_view field, NumberText& storage) {
-  RawValue raw;
+// Returns the text of a kNumber value: its own, or else the shortest decimal
+// form of the double, written into `storage`.
+std::string_view NumberTextOf(const RawFieldValue& raw, NumberText& storage) {
+  if (!raw.text.empty()) return raw.text;
+  char* first = storage.buffer;
+  std::to_chars_result written =
+      std::to_chars(first, storage.buffer + sizeof(storage.buffer), raw.number);
+  return std::string_view(first, static_cast<size_t>(written.ptr - first));
+}
+
+// Reduces a JSON value to a RawFieldValue. Errors name the field.
+Result<RawFieldValue> RawFromJson(const Json& value, std::string_view field, NumberText& storage) {
+  RawFieldValue raw;
   char* first = storage.buffer;
   char* last = storage.buffer + sizeof(storage.buffer);
   std::to_chars_result written{first, std::errc()};
@@ -232,7 +236,7 @@ Result<RawValue> RawFromJson(const Json& value, std::string_view field, NumberTe
     case Json::value_t::null:
       return raw;
     case Json::value_t::string:
-      raw.type = RawValue::Type::kText;
+      raw.type = RawFieldValue::Type::kText;
       raw.text = value.get_ref<const std::string&>();
       return raw;
     case Json::value_t::number_integer: {
@@ -255,47 +259,60 @@ Result<RawValue> RawFromJson(const Json& value, std::string_view field, NumberTe
       return InvalidArgument(fmt::format("field \"{}\": expected a string, a number or null, got {}",
                                          field, JsonTypeName(value)));
   }
-  raw.type = RawValue::Type::kNumber;
+  raw.type = RawFieldValue::Type::kNumber;
   raw.text = std::string_view(first, static_cast<size_t>(written.ptr - first));
   return raw;
 }
 
 // Rounds a double to float32; NaN stays NaN (missing), -0 becomes +0 so that
-// "-0" in CSV and -0 in JSON (an integer there) give the same bits.
-Result<float> ToFloat(double value, std::string_view field, std::string_view text) {
+// "-0" in CSV and -0 in JSON (an integer there) give the same bits. Returns
+// nullopt when the rounding overflows float32.
+std::optional<float> ToFloat(double value) {
   if (std::isnan(value)) return std::numeric_limits<float>::quiet_NaN();
   float result = static_cast<float>(value);
-  if (!std::isfinite(result)) {
-    return InvalidArgument(fmt::format("field \"{}\": \"{}\" is outside the float32 range",
-                                       field, text));
-  }
+  if (!std::isfinite(result)) return std::nullopt;
   if (result == 0.0f) result = 0.0f;
   return result;
 }
 
+std::unexpected<Error> OutsideFloatRange(std::string_view field, std::string_view text) {
+  return InvalidArgument(
+      fmt::format("field \"{}\": \"{}\" is outside the float32 range", field, text));
+}
+
 // The single numeric conversion used for features and labels.
-Result<float> NumericValue(const RawValue& raw, std::string_view field) {
-  if (raw.type == RawValue::Type::kNull) return std::numeric_limits<float>::quiet_NaN();
-  if (raw.type == RawValue::Type::kNumber) return ToFloat(raw.number, field, raw.text);
+Result<float> NumericValue(const RawFieldValue& raw, std::string_view field) {
+  if (raw.type == RawFieldValue::Type::kNull) return std::numeric_limits<float>::quiet_NaN();
+  if (raw.type == RawFieldValue::Type::kNumber) {
+    if (std::optional<float> value = ToFloat(raw.number)) return *value;
+    NumberText storage;
+    return OutsideFloatRange(field, NumberTextOf(raw, storage));
+  }
   std::string_view text = TrimBlanks(raw.text);
   if (text.empty()) return std::numeric_limits<float>::quiet_NaN();
   std::string_view digits = text;
   if (digits.front() == '+') digits.remove_prefix(1);
   double value = 0;
   auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error == std::errc::result_out_of_range) {
-    return InvalidArgument(fmt::format("field \"{}\": \"{}\" is outside the float32 range",
-                                       field, raw.text));
-  }
+  if (error == std::errc::result_out_of_range) return OutsideFloatRange(field, raw.text);
   if (error != std::errc() || end != digits.data() + digits.size() || std::isinf(value)) {
     return InvalidArgument(fmt::format("field \"{}\": \"{}\" is not a number", field, raw.text));
   }
-  return ToFloat(value, field, raw.text);
+  if (std::optional<float> result = ToFloat(value)) return *result;
+  return OutsideFloatRange(field, raw.text);
 }
 
 // The text a categorical value is looked up by.
-std::string_view CategoricalText(const RawValue& raw) {
-  return raw.type == RawValue::Type::kNull ? std::string_view() : raw.text;
+std::string_view CategoricalText(const RawFieldValue& raw, NumberText& storage) {
+  switch (raw.type) {
+    case RawFieldValue::Type::kNull:
+      return {};
+    case RawFieldValue::Type::kNumber:
+      return NumberTextOf(raw, storage);
+    case RawFieldValue::Type::kText:
+      break;
+  }
+  return raw.text;
 }
 
 struct StringHash {
@@ -510,14 +527,14 @@ struct FeaturePipeline::Impl {
   size_t num_features = 0;
 
   // Converts one value of features[index]; the one path for CSV and JSON.
-  Status Convert(size_t index, const RawValue& raw, float* out) const;
+  Status Convert(size_t index, const RawFieldValue& raw, float* out) const;
   // Prefixes a CSV record's location to an error.
   static Error AtLine(const Error& error, std::string_view file, size_t line) {
     return error.WithContext(fmt::format("file {} line {}", file, line));
   }
 };
 
-Status FeaturePipeline::Impl::Convert(size_t index, const RawValue& raw, float* out) const {
+Status FeaturePipeline::Impl::Convert(size_t index, const RawFieldValue& raw, float* out) const {
   const FeatureSpec& spec_feature = spec.features[index];
   const CompiledFeature& feature = features[index];
   float* target = out + feature.offset;
@@ -527,18 +544,20 @@ Status FeaturePipeline::Impl::Convert(size_t index, const RawValue& raw, float* 
       return Ok();
     }
     case FeatureKind::kCategorical: {
-      auto it = feature.codes.find(CategoricalText(raw));
+      NumberText storage;
+      auto it = feature.codes.find(CategoricalText(raw, storage));
       *target = static_cast<float>(it == feature.codes.end() ? feature.vocabulary.size()
                                                              : it->second);
       return Ok();
     }
     case FeatureKind::kDatetime: {
-      if (raw.type == RawValue::Type::kNumber) {
+      NumberText storage;
+      if (raw.type == RawFieldValue::Type::kNumber) {
         return InvalidArgument(fmt::format(
             "field \"{}\": expected a datetime string in format \"{}\", got the number {}",
-            spec_feature.field, spec_feature.format, raw.text));
+            spec_feature.field, spec_feature.format, NumberTextOf(raw, storage)));
       }
-      std::string_view text = TrimBlanks(CategoricalText(raw));
+      std::string_view text = TrimBlanks(CategoricalText(raw, storage));
       if (text.empty()) {
         std::fill_n(target, spec_feature.parts.size(), std::numeric_limits<float>::quiet_NaN());
         return Ok();
@@ -726,7 +745,7 @@ Status FeaturePipeline::TransformCsv(const CsvLayout& layout,
   }
   TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, file, line));
   for (size_t i = 0; i < impl_->features.size(); ++i) {
-    RawValue raw{RawValue::Type::kText, fields[layout.feature_columns[i]]};
+    RawFieldValue raw{RawFieldValue::Type::kText, fields[layout.feature_columns[i]]};
     Status converted = impl_->Convert(i, raw, out.data());
     if (!converted) return std::unexpected(Impl::AtLine(converted.error(), file, line));
   }
@@ -746,8 +765,21 @@ Status FeaturePipeline::TransformJson(const Json& record, std::span<float> out) 
     auto it = record.find(field);
     if (it == record.end()) return InvalidArgument(fmt::format("missing field \"{}\"", field));
     NumberText storage;
-    TANDEM_ASSIGN_OR_RETURN(RawValue raw, RawFromJson(*it, field, storage));
+    TANDEM_ASSIGN_OR_RETURN(RawFieldValue raw, RawFromJson(*it, field, storage));
     TANDEM_RETURN_IF_ERROR(impl_->Convert(i, raw, out.data()));
+  }
+  return Ok();
+}
+
+Status FeaturePipeline::TransformValues(std::span<const RawFieldValue> values,
+                                        std::span<float> out) const {
+  if (out.size() != impl_->num_features || values.size() != impl_->features.size()) {
+    return InvalidArgument(fmt::format(
+        "feature pipeline: output has {} values and the record {} fields, expected {} and {}",
+        out.size(), values.size(), impl_->num_features, impl_->features.size()));
+  }
+  for (size_t i = 0; i < impl_->features.size(); ++i) {
+    TANDEM_RETURN_IF_ERROR(impl_->Convert(i, values[i], out.data()));
   }
   return Ok();
 }
@@ -760,7 +792,7 @@ Result<float> FeaturePipeline::CsvLabel(const CsvLayout& layout,
                                        impl_->spec.label));
   }
   TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, file, line));
-  RawValue raw{RawValue::Type::kText, fields[*layout.label_column]};
+  RawFieldValue raw{RawFieldValue::Type::kText, fields[*layout.label_column]};
   Result<float> label = NumericValue(raw, impl_->spec.label);
   if (!label) return std::unexpected(Impl::AtLine(label.error(), file, line));
   if (std::isnan(*label)) {
@@ -829,8 +861,8 @@ Status FeaturePipelineFitter::AddJsonRecord(const Json& record) {
     auto it = record.find(field);
     if (it == record.end()) return InvalidArgument(fmt::format("missing field \"{}\"", field));
     NumberText storage;
-    TANDEM_ASSIGN_OR_RETURN(RawValue raw, RawFromJson(*it, field, storage));
-    state_->Count(slot, CategoricalText(raw));
+    TANDEM_ASSIGN_OR_RETURN(RawFieldValue raw, RawFromJson(*it, field, storage));
+    state_->Count(slot, CategoricalText(raw, storage));
   }
   ++state_->records;
   return Ok();

@@ -95,6 +95,24 @@ struct InputField {
   bool operator==(const InputField&) const = default;
 };
 
+// One raw value of a record in the typed form that every entry point reduces
+// its input to before conversion: a CSV cell is kText, a JSON string kText, a
+// JSON number kNumber, JSON null kNull.
+struct RawFieldValue {
+  enum class Type { kNull, kText, kNumber };
+
+  Type type = Type::kNull;
+  // kText: the value. kNumber: the number's decimal text, which categorical
+  // lookups and messages use. When it is empty, they use the shortest text
+  // that parses back to `number` (std::to_chars), as for a JSON double.
+  std::string_view text;
+  double number = 0;  // kNumber only
+
+  static RawFieldValue Null() { return {}; }
+  static RawFieldValue Text(std::string_view text) { return {Type::kText, text, 0}; }
+  static RawFieldValue Number(double number) { return {Type::kNumber, {}, number}; }
+};
+
 // Where each feature's field and the label sit in the records of one CSV
 // layout. Resolved once per file (or request) and then reused for each record.
 struct CsvLayout {
@@ -161,6 +179,14 @@ class FeaturePipeline {
   // Errors (kInvalidArgument): not an object, a missing field ("missing field
   // \"origin\""), a value of the wrong JSON type, a bad value.
   Status TransformJson(const Json& record, std::span<float> out) const;
+
+  // Writes num_features() values for one record given as one value per
+  // feature in spec order: values[i] is the field of spec().features[i].
+  // TransformCsv and TransformJson convert through the same code, so a record
+  // gives the same bits whichever entry point it takes.
+  // Errors (kInvalidArgument): a bad value, naming the field as TransformJson
+  // does; values.size() != spec().features.size(); out.size() != num_features().
+  Status TransformValues(std::span<const RawFieldValue> values, std::span<float> out) const;
 
   // Parses the label of one CSV record as float32 (same rules as a numeric
   // feature). Errors (kInvalidArgument): no label column in `layout`, an

@@ -356,6 +356,85 @@ TEST(FeaturePipelineTest, CsvAndJsonGiveIdenticalBits) {
   }
 }
 
+// Reduces a JSON value of a record to the typed form the way a caller of
+// TransformValues with tensors does: numbers as doubles without their text.
+RawFieldValue TypedValue(const Json& value) {
+  if (value.is_null()) return RawFieldValue::Null();
+  if (value.is_string()) return RawFieldValue::Text(value.get_ref<const std::string&>());
+  return RawFieldValue::Number(value.get<double>());
+}
+
+TEST(FeaturePipelineTest, TypedValuesGiveJsonBits) {
+  FeaturePipeline pipeline = FittedFlights();
+  // distance, date, origin, destination; numbers are JSON floating-point
+  // numbers, as a tensor's doubles are.
+  const std::vector<std::vector<Json>> records = {
+      {1.1, "2024-02-29 23:59", "SFO", "BOS"},
+      {0.1, " 2024-01-01 00:00 ", "LAX", "SEA"},
+      {16777217.0, "", "XYZ", ""},
+      {-0.0, nullptr, nullptr, nullptr},
+      {3.4028235e38, "1999-12-31 12:30", 42.0, 1.5},
+      {nullptr, "2024-02-29 23:59", 0.1, 1e21},
+      {" 2.5 ", "2024-02-29 23:59", "JFK", "ORD"},
+  };
+  for (size_t i = 0; i < records.size(); ++i) {
+    const std::vector<Json>& values = records[i];
+    Json record = {{"distance", values[0]}, {"date", values[1]}, {"origin", values[2]},
+                   {"destination", values[3]}};
+    std::vector<float> from_json(pipeline.num_features());
+    Status json = pipeline.TransformJson(record, from_json);
+    ASSERT_TRUE(json) << json.error().message();
+
+    std::vector<RawFieldValue> typed;
+    for (const Json& value : values) typed.push_back(TypedValue(value));
+    std::vector<float> from_values(pipeline.num_features());
+    Status converted = pipeline.TransformValues(typed, from_values);
+    ASSERT_TRUE(converted) << converted.error().message();
+    EXPECT_EQ(Bits(from_json), Bits(from_values)) << "record " << i;
+  }
+}
+
+TEST(FeaturePipelineTest, TypedValueErrorsMatchJson) {
+  FeaturePipeline pipeline = FittedFlights();
+  const std::vector<std::vector<Json>> records = {
+      {1e39, "2024-02-29 23:59", "SFO", "BOS"},
+      {"12abc", "2024-02-29 23:59", "SFO", "BOS"},
+      {1.0, 20240229.5, "SFO", "BOS"},
+      {1.0, "2024-02-30 10:00", "SFO", "BOS"},
+  };
+  for (size_t i = 0; i < records.size(); ++i) {
+    const std::vector<Json>& values = records[i];
+    Json record = {{"distance", values[0]}, {"date", values[1]}, {"origin", values[2]},
+                   {"destination", values[3]}};
+    std::vector<float> out(pipeline.num_features());
+    Status json = pipeline.TransformJson(record, out);
+    ASSERT_FALSE(json) << "record " << i;
+
+    std::vector<RawFieldValue> typed;
+    for (const Json& value : values) typed.push_back(TypedValue(value));
+    Status converted = pipeline.TransformValues(typed, out);
+    ASSERT_FALSE(converted) << "record " << i;
+    EXPECT_EQ(converted.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(converted.error().message(), json.error().message());
+  }
+}
+
+TEST(FeaturePipelineTest, TypedValuesRejectWrongCounts) {
+  FeaturePipeline pipeline = FittedFlights();
+  std::vector<RawFieldValue> typed(3, RawFieldValue::Null());
+  std::vector<float> out(pipeline.num_features());
+  Status status = pipeline.TransformValues(typed, out);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(status.error().message(), HasSubstr("the record 3 fields, expected 8 and 4"));
+
+  typed.resize(4, RawFieldValue::Null());
+  std::vector<float> short_out(2);
+  status = pipeline.TransformValues(typed, short_out);
+  ASSERT_FALSE(status);
+  EXPECT_THAT(status.error().message(), HasSubstr("output has 2 values"));
+}
+
 TEST(FeaturePipelineTest, NumericValuesAreCorrectlyRounded) {
   FeaturePipeline pipeline = FittedFlights();
   auto layout = pipeline.InputOrderLayout();
