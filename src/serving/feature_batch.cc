@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "model/csv.h"
 
@@ -22,11 +23,16 @@ std::string FieldList(const std::vector<InputField>& schema) {
   return names;
 }
 
-const InputField* FindField(const std::vector<InputField>& schema, std::string_view name) {
-  for (const InputField& field : schema) {
-    if (field.name == name) return &field;
+// Returns the index in the pipeline's spec of the feature that reads field
+// `name`, or std::nullopt. `hint` is tried first, because clients mostly send
+// the fields in schema order.
+std::optional<size_t> FindFeature(const model::FeaturePipelineSpec& spec, std::string_view name,
+                                  size_t hint) {
+  if (hint < spec.features.size() && spec.features[hint].field == name) return hint;
+  for (size_t i = 0; i < spec.features.size(); ++i) {
+    if (spec.features[i].field == name) return i;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 std::unexpected<Error> EmptyBatch(const InferInput& input) {
@@ -37,11 +43,12 @@ std::unexpected<Error> EmptyBatch(const InferInput& input) {
 }
 
 // Returns true when the request carries encoded features rather than raw fields.
-Result<bool> IsEncodedForm(const InferRequest& request, const std::vector<InputField>& schema) {
+Result<bool> IsEncodedForm(const InferRequest& request, const FeaturePipeline& pipeline) {
   bool all_raw = true;
   const InferInput* unknown = nullptr;
-  for (const InferInput& input : request.inputs) {
-    if (FindField(schema, input.name) != nullptr) continue;
+  for (size_t i = 0; i < request.inputs.size(); ++i) {
+    const InferInput& input = request.inputs[i];
+    if (FindFeature(pipeline.spec(), input.name, i)) continue;
     all_raw = false;
     if (input.name == kFeaturesInput) {
       if (request.inputs.size() > 1) {
@@ -57,10 +64,10 @@ Result<bool> IsEncodedForm(const InferRequest& request, const std::vector<InputF
   return InvalidArgument(
       fmt::format("unknown input \"{}\"; expected the raw fields {}, or one "
                   "input \"features\" of shape [n, num_features]",
-                  unknown->name, FieldList(schema)));
+                  unknown->name, FieldList(pipeline.InputSchema())));
 }
 
-Result<FeatureBatch> EncodedFeatures(const InferInput& input, size_t num_features) {
+Status EncodedFeatures(const InferInput& input, size_t num_features, FeatureBatch& batch) {
   if (input.datatype == DataType::kBytes) {
     return InvalidArgument(
         fmt::format("input \"{}\": datatype BYTES cannot hold encoded "
@@ -75,7 +82,6 @@ Result<FeatureBatch> EncodedFeatures(const InferInput& input, size_t num_feature
   }
   if (input.shape[0] == 0) return EmptyBatch(input);
 
-  FeatureBatch batch;
   batch.rows = static_cast<size_t>(input.shape[0]);
   batch.values.resize(input.numbers.size());
   for (size_t i = 0; i < input.numbers.size(); ++i) {
@@ -88,17 +94,30 @@ Result<FeatureBatch> EncodedFeatures(const InferInput& input, size_t num_feature
     }
     batch.values[i] = value;
   }
-  return batch;
+  return Ok();
+}
+
+// The raw field type ("number", "string" or "datetime") a feature reads.
+std::string_view FieldType(model::FeatureKind kind) {
+  switch (kind) {
+    case model::FeatureKind::kNumeric:
+      return "number";
+    case model::FeatureKind::kDatetime:
+      return "datetime";
+    case model::FeatureKind::kCategorical:
+      break;
+  }
+  return "string";
 }
 
 // Checks one raw-field tensor and returns its row count.
-Result<size_t> RawInputRows(const InferInput& input, const InputField& field) {
-  const bool wants_bytes = field.type != "number";
+Result<size_t> RawInputRows(const InferInput& input, model::FeatureKind kind) {
+  const bool wants_bytes = kind != model::FeatureKind::kNumeric;
   if (wants_bytes != (input.datatype == DataType::kBytes)) {
     return InvalidArgument(
         fmt::format("input \"{}\": datatype {} does not fit raw field type "
                     "{}; send {}",
-                    input.name, DataTypeName(input.datatype), field.type,
+                    input.name, DataTypeName(input.datatype), FieldType(kind),
                     wants_bytes ? "BYTES" : "FP32, FP64 or an integer type"));
   }
   const bool column = input.shape.size() == 1 || (input.shape.size() == 2 && input.shape[1] == 1);
@@ -112,67 +131,90 @@ Result<size_t> RawInputRows(const InferInput& input, const InputField& field) {
   return static_cast<size_t>(input.shape[0]);
 }
 
-Result<FeatureBatch> RawFeatures(const InferRequest& request, const FeaturePipeline& pipeline,
-                                 const std::vector<InputField>& schema) {
-  // Step 1: check each tensor against its field and agree on the row count.
+// Returns the tensor of each feature in spec order. Errors: a tensor that does
+// not fit its field, row counts that differ, a field without a tensor.
+Result<size_t> MatchRawInputs(const InferRequest& request, const FeaturePipeline& pipeline,
+                              std::vector<const InferInput*>& by_feature) {
+  const model::FeaturePipelineSpec& spec = pipeline.spec();
+  by_feature.assign(spec.features.size(), nullptr);
   size_t rows = 0;
-  for (const InferInput& input : request.inputs) {
-    TANDEM_ASSIGN_OR_RETURN(size_t input_rows, RawInputRows(input, *FindField(schema, input.name)));
+  for (size_t i = 0; i < request.inputs.size(); ++i) {
+    const InferInput& input = request.inputs[i];
+    // IsEncodedForm found every input among the fields.
+    const size_t feature = *FindFeature(spec, input.name, i);
+    TANDEM_ASSIGN_OR_RETURN(size_t input_rows, RawInputRows(input, spec.features[feature].kind));
     if (rows != 0 && input_rows != rows) {
       return InvalidArgument(fmt::format("input \"{}\": has {} rows but input \"{}\" has {}",
                                          input.name, input_rows, request.inputs[0].name, rows));
     }
     rows = input_rows;
+    by_feature[feature] = &input;
   }
-  for (const InputField& field : schema) {
-    auto present = std::find_if(request.inputs.begin(), request.inputs.end(),
-                                [&](const InferInput& input) { return input.name == field.name; });
-    if (present == request.inputs.end()) {
-      return InvalidArgument(
-          fmt::format("missing input \"{}\" (raw field of type {}); a raw "
-                      "record request has one tensor per field: {}",
-                      field.name, field.type, FieldList(schema)));
-    }
+  for (size_t feature = 0; feature < spec.features.size(); ++feature) {
+    if (by_feature[feature] != nullptr) continue;
+    const model::FeatureSpec& field = spec.features[feature];
+    return InvalidArgument(
+        fmt::format("missing input \"{}\" (raw field of type {}); a raw "
+                    "record request has one tensor per field: {}",
+                    field.field, FieldType(field.kind), FieldList(pipeline.InputSchema())));
   }
+  return rows;
+}
 
-  // Step 2: one reusable record object whose values are replaced row by row.
-  Json record = Json::object();
-  std::vector<Json*> slots;
-  slots.reserve(request.inputs.size());
-  for (const InferInput& input : request.inputs) slots.push_back(&record[input.name]);
+// Buffers of one thread, reused between requests so that a request of the
+// usual size allocates nothing here.
+struct RawScratch {
+  std::vector<const InferInput*> by_feature;
+  std::vector<model::RawFieldValue> values;
+};
 
-  // Step 3: run the pipeline on each row.
+Status RawFeatures(const InferRequest& request, const FeaturePipeline& pipeline,
+                   FeatureBatch& batch) {
+  // Step 1: find each field's tensor, check it and agree on the row count.
+  thread_local RawScratch scratch;
+  TANDEM_ASSIGN_OR_RETURN(size_t rows, MatchRawInputs(request, pipeline, scratch.by_feature));
+
+  // Step 2: run the pipeline on each row, its values read straight from the tensors.
   const size_t width = pipeline.num_features();
-  FeatureBatch batch;
+  const size_t fields = scratch.by_feature.size();
+  scratch.values.resize(fields);
   batch.rows = rows;
   batch.values.resize(rows * width);
   for (size_t row = 0; row < rows; ++row) {
-    for (size_t i = 0; i < request.inputs.size(); ++i) {
-      const InferInput& input = request.inputs[i];
+    for (size_t i = 0; i < fields; ++i) {
+      const InferInput& input = *scratch.by_feature[i];
       if (input.datatype == DataType::kBytes) {
         const std::optional<std::string>& text = input.strings[row];
-        *slots[i] = text ? Json(*text) : Json();
+        scratch.values[i] = text ? model::RawFieldValue::Text(*text) : model::RawFieldValue::Null();
       } else {
-        double number = input.numbers[row];
-        *slots[i] = std::isnan(number) ? Json() : Json(number);
+        // A number reads as a JSON floating-point number would; NaN is a JSON null.
+        const double number = input.numbers[row];
+        scratch.values[i] = std::isnan(number) ? model::RawFieldValue::Null()
+                                               : model::RawFieldValue::Number(number);
       }
     }
-    Status status =
-        pipeline.TransformJson(record, std::span<float>(batch.values).subspan(row * width, width));
+    Status status = pipeline.TransformValues(
+        scratch.values, std::span<float>(batch.values).subspan(row * width, width));
     if (!status) return std::unexpected(status.error().WithContext(fmt::format("row {}", row)));
   }
-  return batch;
+  return Ok();
 }
 
 }  // namespace
 
+Status FeaturesFromInferRequest(const InferRequest& request, const FeaturePipeline& pipeline,
+                                FeatureBatch& batch) {
+  if (request.inputs.empty()) return InvalidArgument("inputs: empty, expected at least one tensor");
+  TANDEM_ASSIGN_OR_RETURN(bool encoded, IsEncodedForm(request, pipeline));
+  if (encoded) return EncodedFeatures(request.inputs[0], pipeline.num_features(), batch);
+  return RawFeatures(request, pipeline, batch);
+}
+
 Result<FeatureBatch> FeaturesFromInferRequest(const InferRequest& request,
                                               const FeaturePipeline& pipeline) {
-  if (request.inputs.empty()) return InvalidArgument("inputs: empty, expected at least one tensor");
-  const std::vector<InputField> schema = pipeline.InputSchema();
-  TANDEM_ASSIGN_OR_RETURN(bool encoded, IsEncodedForm(request, schema));
-  if (encoded) return EncodedFeatures(request.inputs[0], pipeline.num_features());
-  return RawFeatures(request, pipeline, schema);
+  FeatureBatch batch;
+  TANDEM_RETURN_IF_ERROR(FeaturesFromInferRequest(request, pipeline, batch));
+  return batch;
 }
 
 Status CheckRequestedOutputs(const InferRequest& request) {

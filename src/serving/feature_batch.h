@@ -48,6 +48,13 @@ struct FeatureBatch {
 Result<FeatureBatch> FeaturesFromInferRequest(const InferRequest& request,
                                               const model::FeaturePipeline& pipeline);
 
+// As above, into `batch`, whose buffer is reused: a caller that keeps one
+// batch per thread allocates nothing for requests no larger than earlier ones.
+// Raw records go from the tensors to FeaturePipeline::TransformValues without
+// a JSON record in between. On error `batch` contains unspecified values.
+Status FeaturesFromInferRequest(const InferRequest& request,
+                                const model::FeaturePipeline& pipeline, FeatureBatch& batch);
+
 // Fails when the request names an output other than "prediction".
 Status CheckRequestedOutputs(const InferRequest& request);
 

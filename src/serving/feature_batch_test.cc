@@ -4,7 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <string_view>
+#include <vector>
 
 #include "serving/sagemaker_protocol.h"
 
@@ -65,6 +69,34 @@ TEST(FeatureBatch, RawRecords) {
   EXPECT_EQ(batch->values[9], 2.0f);
   EXPECT_TRUE(std::isnan(batch->values[10]));
   EXPECT_TRUE(std::isnan(batch->values[11]));
+}
+
+TEST(FeatureBatch, ReusedBatchEqualsFresh) {
+  const model::FeaturePipeline pipeline = TestPipeline();
+  const std::vector<std::string_view> bodies = {
+      kRawBody,
+      R"({"inputs": [
+        {"name": "dep", "shape": [1], "datatype": "BYTES", "data": ["2024-01-06 00:10"]},
+        {"name": "origin", "shape": [1], "datatype": "BYTES", "data": ["JFK"]},
+        {"name": "distance", "shape": [1], "datatype": "INT32", "data": [7]}]})",
+      R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32",
+                      "data": [1, 2, 3, 4]}]})",
+      kRawBody,
+  };
+  FeatureBatch reused;
+  for (std::string_view body : bodies) {
+    Result<InferRequest> request = ParseInferRequest(body);
+    ASSERT_TRUE(request.has_value()) << request.error().message();
+    Result<FeatureBatch> fresh = FeaturesFromInferRequest(*request, pipeline);
+    ASSERT_TRUE(fresh.has_value()) << fresh.error().message();
+    ASSERT_TRUE(FeaturesFromInferRequest(*request, pipeline, reused)) << body;
+    EXPECT_EQ(reused.rows, fresh->rows) << body;
+    ASSERT_EQ(reused.values.size(), fresh->values.size()) << body;
+    for (size_t i = 0; i < reused.values.size(); ++i) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(reused.values[i]), std::bit_cast<uint32_t>(fresh->values[i]))
+          << body << " value " << i;
+    }
+  }
 }
 
 TEST(FeatureBatch, EncodedEqualsRaw) {
