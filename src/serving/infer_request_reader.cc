@@ -28,6 +28,15 @@ bool MarkOnce(unsigned& seen, unsigned bit) {
   return true;
 }
 
+// Sets `slot` to `text`, reusing the string it holds.
+void AssignText(std::optional<std::string>& slot, std::string_view text) {
+  if (slot) {
+    slot->assign(text);
+  } else {
+    slot.emplace(text);
+  }
+}
+
 // Returns the closed range of an integer datatype, as the full parser's.
 std::pair<double, double> IntegerRange(DataType type) {
   switch (type) {
@@ -87,19 +96,22 @@ bool ReadNumber(dom::element value, DataType datatype, double& out) {
   return false;
 }
 
-// Fills input.numbers or input.strings from a flat `data` array of `count` elements.
+// Fills input.numbers or input.strings from a flat `data` array of `count`
+// elements, reusing the strings already there.
 bool ReadData(dom::element data, size_t count, InferInput& input) {
   dom::array elements;
   if (data.get_array().get(elements) != simdjson::SUCCESS) return false;
   if (elements.size() >= kSaturatedSize || elements.size() != count) return false;
   if (input.datatype == DataType::kBytes) {
-    input.strings.reserve(count);
+    input.strings.resize(count);
+    size_t index = 0;
     for (dom::element element : elements) {
+      std::optional<std::string>& slot = input.strings[index++];
       const Type type = element.type();
       if (type == Type::NULL_VALUE) {
-        input.strings.emplace_back(std::nullopt);
+        slot.reset();
       } else if (type == Type::STRING) {
-        input.strings.emplace_back(std::string(element.get_string().value_unsafe()));
+        AssignText(slot, element.get_string().value_unsafe());
       } else {
         return false;
       }
@@ -133,16 +145,18 @@ bool ReadShape(dom::element shape, InferInput& input, size_t& count) {
   return true;
 }
 
-// Reads one tensor object of "inputs".
+// Reads one tensor object of "inputs" into `input`, whose buffers are reused.
 bool ReadTensor(dom::element tensor, InferInput& input) {
   dom::object fields;
   if (tensor.get_object().get(fields) != simdjson::SUCCESS) return false;
+  input.shape.clear();
+  input.numbers.clear();
   unsigned seen = 0;
   dom::element shape;
   dom::element data;
   for (dom::key_value_pair field : fields) {
     if (field.key == "name" && MarkOnce(seen, 1) && field.value.type() == Type::STRING) {
-      input.name = std::string(field.value.get_string().value_unsafe());
+      input.name.assign(field.value.get_string().value_unsafe());
     } else if (field.key == "datatype" && MarkOnce(seen, 2) &&
                field.value.type() == Type::STRING) {
       std::optional<DataType> datatype = ParseDataType(field.value.get_string().value_unsafe());
@@ -158,11 +172,14 @@ bool ReadTensor(dom::element tensor, InferInput& input) {
   }
   if (seen != 15) return false;
   size_t count = 0;
-  return ReadShape(shape, input, count) && ReadData(data, count, input);
+  if (!ReadShape(shape, input, count)) return false;
+  if (input.datatype != DataType::kBytes) input.strings.clear();
+  return ReadData(data, count, input);
 }
 
 // Reads "outputs", which is null or an array of objects with only a name.
 bool ReadOutputs(dom::element outputs, std::vector<std::string>& names) {
+  names.clear();
   if (outputs.type() == Type::NULL_VALUE) return true;
   dom::array list;
   if (outputs.get_array().get(list) != simdjson::SUCCESS) return false;
@@ -176,48 +193,61 @@ bool ReadOutputs(dom::element outputs, std::vector<std::string>& names) {
   return true;
 }
 
-// Reads "inputs", a non-empty array of tensors with distinct names.
+// Reads "inputs", a non-empty array of tensors with distinct names, into
+// `tensors`, reusing the tensors already there.
 bool ReadInputs(dom::element inputs, std::vector<InferInput>& tensors) {
   dom::array list;
   if (inputs.get_array().get(list) != simdjson::SUCCESS) return false;
   if (list.size() == 0 || list.size() >= kSaturatedSize) return false;
-  tensors.reserve(list.size());
+  tensors.resize(list.size());
+  size_t index = 0;
   for (dom::element element : list) {
-    InferInput input;
+    InferInput& input = tensors[index];
     if (!ReadTensor(element, input)) return false;
-    for (const InferInput& earlier : tensors) {
-      if (earlier.name == input.name) return false;
+    for (size_t earlier = 0; earlier < index; ++earlier) {
+      if (tensors[earlier].name == input.name) return false;
     }
-    tensors.push_back(std::move(input));
+    ++index;
   }
   return true;
 }
 
 }  // namespace
 
-std::optional<InferRequest> ReadCommonInferRequest(std::string_view body) {
+bool ReadCommonInferRequest(std::string_view body, InferRequest& request) {
   // One parser per thread, so that its buffers are reused between requests.
   thread_local dom::parser parser;
   dom::object document;
   if (parser.parse(body.data(), body.size()).get_object().get(document) != simdjson::SUCCESS) {
-    return std::nullopt;
+    return false;
   }
-  InferRequest request;
+  request.parameters = nullptr;
+  request.outputs.clear();
   unsigned seen = 0;
   for (dom::key_value_pair field : document) {
     bool read = false;
     if (field.key == "id" && MarkOnce(seen, 1)) {
       const Type type = field.value.type();
-      if (type == Type::STRING) request.id = std::string(field.value.get_string().value_unsafe());
+      if (type == Type::STRING) {
+        AssignText(request.id, field.value.get_string().value_unsafe());
+      } else {
+        request.id.reset();
+      }
       read = type == Type::STRING || type == Type::NULL_VALUE;
     } else if (field.key == "inputs" && MarkOnce(seen, 2)) {
       read = ReadInputs(field.value, request.inputs);
     } else if (field.key == "outputs" && MarkOnce(seen, 4)) {
       read = ReadOutputs(field.value, request.outputs);
     }
-    if (!read) return std::nullopt;
+    if (!read) return false;
   }
-  if ((seen & 2) == 0) return std::nullopt;
+  if ((seen & 1) == 0) request.id.reset();
+  return (seen & 2) != 0;
+}
+
+std::optional<InferRequest> ReadCommonInferRequest(std::string_view body) {
+  InferRequest request;
+  if (!ReadCommonInferRequest(body, request)) return std::nullopt;
   return request;
 }
 

@@ -29,4 +29,10 @@ namespace tandem::serving {
 // the form above.
 std::optional<InferRequest> ReadCommonInferRequest(std::string_view body);
 
+// As above, into `request`, whose strings and vectors are reused, so that a
+// thread that keeps one InferRequest allocates nothing for a body no larger
+// than earlier ones. Returns false when `body` is not of the form above, and
+// then `request` contains unspecified values.
+bool ReadCommonInferRequest(std::string_view body, InferRequest& request);
+
 }  // namespace tandem::serving

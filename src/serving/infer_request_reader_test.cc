@@ -122,6 +122,33 @@ TEST(InferRequestReader, DeclinesOtherBodies) {
   }
 }
 
+// One InferRequest read into again and again, as the server's threads do,
+// contains each time exactly what a fresh read returns.
+TEST(InferRequestReader, ReusedRequestEqualsFreshRead) {
+  const std::vector<std::string> bodies = {
+      R"({"id": "a-long-request-id-beyond-short-strings", "outputs": [{"name": "prediction"}],
+          "inputs": [{"name": "s", "datatype": "BYTES", "shape": [3],
+                      "data": ["a string longer than sixteen bytes", null, "x"]},
+                     {"name": "n", "datatype": "FP64", "shape": [3], "data": [1, 2, 3]},
+                     {"name": "b", "datatype": "BOOL", "shape": [1], "data": [true]}]})",
+      R"({"inputs": [{"name": "s", "datatype": "FP32", "shape": [1], "data": [0.5]}]})",
+      R"({"id": null, "inputs": [{"name": "n", "datatype": "BYTES", "shape": [2],
+                                  "data": [null, "short"]},
+                                 {"name": "s", "datatype": "BYTES", "shape": [2],
+                                  "data": ["y", null]}]})",
+      std::string(kRawRecord),
+      R"({"id": "r", "inputs": [{"name": "f", "datatype": "FP32", "shape": [2], "data": [1]}]})",
+      std::string(kRawRecord),
+  };
+  InferRequest reused;
+  for (const std::string& body : bodies) {
+    std::optional<InferRequest> fresh = ReadCommonInferRequest(body);
+    const bool read = ReadCommonInferRequest(body, reused);
+    ASSERT_EQ(read, fresh.has_value()) << body;
+    if (read) ExpectSameRequest(reused, *fresh, body);
+  }
+}
+
 // Random single-row bodies in the common form, with numbers of every shape:
 // whatever the reader returns equals the full parser's request.
 TEST(InferRequestReader, RandomNumbersMatchFullParser) {

@@ -1,5 +1,6 @@
 #include "serving/inference_protocol.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <array>
@@ -33,6 +34,15 @@ constexpr std::array<DataTypeInfo, 13> kDataTypes = {{
     {DataType::kFp64, "FP64"},
     {DataType::kBytes, "BYTES"},
 }};
+
+// Returns the bytes of a name of at most 8 bytes as one integer, zero-padded.
+constexpr uint64_t PackName(std::string_view name) {
+  uint64_t packed = 0;
+  for (size_t i = 0; i < name.size() && i < 8; ++i) {
+    packed |= static_cast<uint64_t>(static_cast<unsigned char>(name[i])) << (8 * i);
+  }
+  return packed;
+}
 
 // Bound on tensor rank; deeper shapes have no use for a tabular model.
 constexpr size_t kMaxRank = 8;
@@ -346,8 +356,12 @@ std::string_view DataTypeName(DataType type) {
 }
 
 std::optional<DataType> ParseDataType(std::string_view name) {
+  // Every name is 4 to 6 bytes, so packed bytes find it without a string
+  // comparison per entry. This runs once per tensor of every request.
+  if (name.size() < 4 || name.size() > 6) return std::nullopt;
+  const uint64_t packed = PackName(name);
   for (const auto& info : kDataTypes) {
-    if (info.name == name) return info.type;
+    if (info.name.size() == name.size() && PackName(info.name) == packed) return info.type;
   }
   return std::nullopt;
 }
@@ -375,6 +389,13 @@ Result<InferRequest> ParseInferRequest(std::string_view body) {
   if (std::optional<InferRequest> common = ReadCommonInferRequest(body)) return std::move(*common);
   TANDEM_ASSIGN_OR_RETURN(Json document, ParseRequestJson(body, "request body"));
   return InferRequestFromJson(document);
+}
+
+Status ParseInferRequest(std::string_view body, InferRequest& request) {
+  if (ReadCommonInferRequest(body, request)) return Ok();
+  TANDEM_ASSIGN_OR_RETURN(Json document, ParseRequestJson(body, "request body"));
+  TANDEM_ASSIGN_OR_RETURN(request, InferRequestFromJson(document));
+  return Ok();
 }
 
 Result<InferRequest> InferRequestFromJson(const Json& document) {
@@ -417,51 +438,58 @@ void AppendFloat(std::string& out, float value) {
     return;
   }
   // fmt prints the shortest representation that round-trips to the same float.
-  fmt::format_to(std::back_inserter(out), "{}", value);
+  fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}"), value);
 }
 
 void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (byte < 0x20) {
+  // Runs of bytes that need no escape are appended whole.
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const auto byte = static_cast<unsigned char>(c);
+    if (c != '"' && c != '\\' && byte >= 0x20) continue;
+    out.append(text.substr(run, i - run));
+    run = i + 1;
+    if (byte < 0x20) {
       out.append("\\u00");
       out.push_back(kHex[byte >> 4]);
       out.push_back(kHex[byte & 0xf]);
     } else {
+      out.push_back('\\');
       out.push_back(c);
     }
   }
+  out.append(text.substr(run));
   out.push_back('"');
 }
 
 std::string EncodeInferResponse(std::string_view model_name, std::string_view model_version,
                                 const std::optional<std::string>& id,
                                 std::span<const float> predictions) {
+  using namespace std::string_view_literals;
   std::string out;
-  out.reserve(128 + model_name.size() + predictions.size() * 12);
-  out.append("{\"model_name\":");
+  out.reserve(128 + model_name.size() + model_version.size() + (id ? id->size() : 0) +
+              predictions.size() * 16);
+  out.append("{\"model_name\":"sv);
   AppendJsonString(out, model_name);
-  out.append(",\"model_version\":");
+  out.append(",\"model_version\":"sv);
   AppendJsonString(out, model_version);
   if (id) {
-    out.append(",\"id\":");
+    out.append(",\"id\":"sv);
     AppendJsonString(out, *id);
   }
-  out.append(",\"outputs\":[{\"name\":\"");
+  out.append(",\"outputs\":[{\"name\":\""sv);
   out.append(kPredictionOutput);
-  out.append("\",\"datatype\":\"FP32\",\"shape\":[");
-  fmt::format_to(std::back_inserter(out), "{}", predictions.size());
-  out.append("],\"data\":[");
+  out.append("\",\"datatype\":\"FP32\",\"shape\":["sv);
+  fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}"), predictions.size());
+  out.append("],\"data\":["sv);
   for (size_t i = 0; i < predictions.size(); ++i) {
     if (i > 0) out.push_back(',');
     AppendFloat(out, predictions[i]);
   }
-  out.append("]}]}");
+  out.append("]}]}"sv);
   return out;
 }
 

@@ -89,6 +89,12 @@ struct InferRequest {
 // that returns the same request.
 Result<InferRequest> ParseInferRequest(std::string_view body);
 
+// As above, into `request`. For a body of the common form its strings and
+// vectors are reused, so a thread that keeps one InferRequest allocates
+// nothing for bodies no larger than earlier ones. On error `request`
+// contains unspecified values.
+Status ParseInferRequest(std::string_view body, InferRequest& request);
+
 // As ParseInferRequest, from a parsed document.
 Result<InferRequest> InferRequestFromJson(const Json& document);
 

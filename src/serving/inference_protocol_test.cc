@@ -259,6 +259,51 @@ TEST(InferProtocol, ResponseFloatsRoundTrip) {
   }
 }
 
+TEST(InferProtocol, ResponseEscapesStrings) {
+  const float values[] = {1.5f};
+  std::string body = EncodeInferResponse("m\\1", "v\"2", std::string("a\x01" "b\nc\x1f"), values);
+  EXPECT_EQ(body,
+            R"({"model_name":"m\\1","model_version":"v\"2","id":"a\u0001b\u000ac\u001f",)"
+            R"("outputs":[{"name":"prediction","datatype":"FP32","shape":[1],"data":[1.5]}]})");
+}
+
+TEST(InferProtocol, DataTypeNamesRoundTrip) {
+  for (DataType type : {DataType::kBool, DataType::kUint8, DataType::kUint16, DataType::kUint32,
+                        DataType::kUint64, DataType::kInt8, DataType::kInt16, DataType::kInt32,
+                        DataType::kInt64, DataType::kFp16, DataType::kFp32, DataType::kFp64,
+                        DataType::kBytes}) {
+    EXPECT_EQ(ParseDataType(DataTypeName(type)), type) << DataTypeName(type);
+  }
+  const std::vector<std::string_view> unknown = {"",        "FP",    "FP3",  "fp32",
+                                                  "FP32 ",   " FP32", "BYTESX", "BOOLEAN",
+                                                  "INT",     "UINT128", std::string_view("FP32\0", 5)};
+  for (std::string_view name : unknown) {
+    EXPECT_EQ(ParseDataType(name), std::nullopt) << name;
+  }
+}
+
+TEST(InferProtocol, ParseIntoReusedRequest) {
+  InferRequest request;
+  ASSERT_TRUE(ParseInferRequest(
+      R"({"id": "r1", "inputs": [{"name": "x", "datatype": "BYTES", "shape": [1], "data": ["a"]}]})",
+      request));
+  // A body outside the fast reader's form replaces everything.
+  ASSERT_TRUE(ParseInferRequest(
+      R"({"parameters": {"p": 1}, "inputs": [{"name": "y", "datatype": "FP32", "shape": [2, 1],
+          "data": [[1], [2]]}]})",
+      request));
+  EXPECT_EQ(request.id, std::nullopt);
+  EXPECT_EQ(request.parameters, Json({{"p", 1}}));
+  ASSERT_EQ(request.inputs.size(), 1u);
+  EXPECT_EQ(request.inputs[0].name, "y");
+  EXPECT_EQ(request.inputs[0].numbers, (std::vector<double>{1, 2}));
+  EXPECT_TRUE(request.inputs[0].strings.empty());
+
+  Status failed = ParseInferRequest(R"({"inputs": [{"name": "f", "data": [NaN]}]})", request);
+  ASSERT_FALSE(failed);
+  EXPECT_THAT(failed.error().message(), HasSubstr("NaN and Infinity are not JSON"));
+}
+
 TEST(InferProtocol, ResponseOmitsAbsentIdAndNullsNaN) {
   const float values[] = {std::numeric_limits<float>::quiet_NaN()};
   std::string body = EncodeInferResponse("m", "1", std::nullopt, values);

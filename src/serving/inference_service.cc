@@ -66,6 +66,27 @@ class InFlight {
   ServingMetrics* metrics_;
 };
 
+// Buffers of one I/O thread, reused by every OIP infer request it handles, so
+// that a request no larger than earlier ones allocates only its response.
+struct InferScratch {
+  // A thread keeps the buffers of requests up to about this many values. The
+  // buffers of a larger request are freed after it, so that one big batch
+  // does not pin its memory on every thread.
+  static constexpr size_t kKeptValues = 64 * 1024;
+
+  InferRequest request;
+  FeatureBatch batch;
+  std::vector<float> predictions;
+
+  void ReleaseIfLarge() {
+    size_t values = batch.values.capacity() + predictions.capacity();
+    for (const InferInput& input : request.inputs) {
+      values += input.numbers.capacity() + input.strings.capacity();
+    }
+    if (values > kKeptValues) *this = InferScratch();
+  }
+};
+
 Result<FeatureBatch> InvocationFeatures(MediaType type, std::string_view body,
                                         const model::FeaturePipeline& pipeline) {
   switch (type) {
@@ -183,38 +204,39 @@ http::Response InferenceService::RunInfer(const http::Request& request,
                                           std::shared_ptr<const ServedModel> model, bool versioned,
                                           Clock::time_point start) const {
   // Step 1: parse. A canary version may respond instead of the primary.
-  Result<InferRequest> parsed = ParseInferRequest(request.body);
-  if (parsed && !versioned) model = CanaryOrPrimary(std::move(model), parsed->id);
+  thread_local InferScratch scratch;
+  InferRequest& parsed = scratch.request;
+  Status status = ParseInferRequest(request.body, parsed);
+  if (status && !versioned) model = CanaryOrPrimary(std::move(model), parsed.id);
 
   // Step 2: encode with the chosen version's pipeline and predict.
-  Result<std::vector<float>> predictions = [&]() -> Result<std::vector<float>> {
-    if (!parsed) return std::unexpected(parsed.error());
-    TANDEM_RETURN_IF_ERROR(CheckRequestedOutputs(*parsed));
-    TANDEM_ASSIGN_OR_RETURN(FeatureBatch batch,
-                            FeaturesFromInferRequest(*parsed, model->pipeline()));
-    return model->Predict(batch);
-  }();
+  if (status) status = CheckRequestedOutputs(parsed);
+  if (status) status = FeaturesFromInferRequest(parsed, model->pipeline(), scratch.batch);
+  if (status) {
+    scratch.predictions.resize(scratch.batch.rows);
+    status = model->Predict(scratch.batch, scratch.predictions);
+  }
 
   // Step 3: respond, then mirror the request to the shadow version.
-  http::Response response;
-  if (!predictions) {
-    response = ErrorResponse(request, predictions.error());
-  } else {
-    response = JsonText(
-        200, EncodeInferResponse(model->name(), model->version(), parsed->id, *predictions));
-    if (options_.shadow != nullptr && !versioned && options_.shadow->ShadowVersion(model->name())) {
-      auto shared = std::make_shared<const InferRequest>(std::move(*parsed));
-      options_.shadow->Submit(
-          model->name(),
-          [shared](const model::FeaturePipeline& pipeline) {
-            return FeaturesFromInferRequest(*shared, pipeline);
-          },
-          std::move(*predictions));
-    }
+  http::Response response =
+      status ? JsonText(200, EncodeInferResponse(model->name(), model->version(), parsed.id,
+                                                 scratch.predictions))
+             : ErrorResponse(request, status.error());
+  if (status && options_.shadow != nullptr && !versioned &&
+      options_.shadow->ShadowVersion(model->name())) {
+    // The shadow runs later on another thread, so it gets its own copy of the request.
+    auto shared = std::make_shared<const InferRequest>(parsed);
+    options_.shadow->Submit(
+        model->name(),
+        [shared](const model::FeaturePipeline& pipeline) {
+          return FeaturesFromInferRequest(*shared, pipeline);
+        },
+        scratch.predictions);
   }
   if (model->metrics() != nullptr) {
     model->metrics()->ObserveRequest(response.status, SecondsSince(start));
   }
+  scratch.ReleaseIfLarge();
   return response;
 }
 

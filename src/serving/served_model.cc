@@ -134,12 +134,17 @@ Status ServedModel::SelfTest() const {
 
 Result<std::vector<float>> ServedModel::Predict(const FeatureBatch& batch) const {
   std::vector<float> predictions(batch.rows);
+  TANDEM_RETURN_IF_ERROR(Predict(batch, predictions));
+  return predictions;
+}
+
+Status ServedModel::Predict(const FeatureBatch& batch, std::span<float> out) const {
   Status status = Ok();
   if (batcher_ != nullptr) {
-    status = batcher_->Predict(batch.values.data(), batch.rows, predictions.data());
+    status = batcher_->Predict(batch.values.data(), batch.rows, out.data());
   } else {
     const auto start = std::chrono::steady_clock::now();
-    status = predictor_->Predict(batch.values.data(), batch.rows, predictions.data());
+    status = predictor_->Predict(batch.values.data(), batch.rows, out.data());
     if (metrics_ != nullptr) {
       metrics_->ObserveCompute(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -147,7 +152,7 @@ Result<std::vector<float>> ServedModel::Predict(const FeatureBatch& batch) const
     }
   }
   TANDEM_RETURN_IF_ERROR_CTX(status, fmt::format("model {} version {}", name(), version_));
-  return predictions;
+  return Ok();
 }
 
 }  // namespace tandem::serving

@@ -68,6 +68,8 @@ class ServedModel {
   // other requests' rows when batching is on.
   // Errors: the predictor's (kInternal for a libxgboost failure).
   Result<std::vector<float>> Predict(const FeatureBatch& batch) const;
+  // As above, into `out`. REQUIRES: out.size() == batch.rows.
+  Status Predict(const FeatureBatch& batch, std::span<float> out) const;
 
   const std::string& name() const { return package_.manifest.model_name; }
   const std::string& version() const { return version_; }
