@@ -1,26 +1,53 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "common/http.h"
 
 namespace tandem::http {
 namespace {
 
+// The segments of a request path. Up to kInline segments are held without
+// allocating, which covers every route of the servers here.
+class PathSegments {
+ public:
+  void Append(std::string_view segment) {
+    if (size_ < kInline) {
+      inline_[size_] = segment;
+    } else {
+      if (size_ == kInline) overflow_.assign(inline_.begin(), inline_.end());
+      overflow_.push_back(segment);
+    }
+    ++size_;
+  }
+  size_t size() const { return size_; }
+  std::string_view operator[](size_t i) const {
+    return size_ <= kInline ? inline_[i] : overflow_[i];
+  }
+
+ private:
+  static constexpr size_t kInline = 16;
+  std::array<std::string_view, kInline> inline_;
+  std::vector<std::string_view> overflow_;
+  size_t size_ = 0;
+};
+
 // Splits "/a/b/c" into {"a", "b", "c"}. One trailing slash is ignored, so
 // "/a/b/" matches the pattern "/a/b"; "/" gives no segments.
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> segments;
+void SplitPath(std::string_view path, PathSegments& segments) {
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   if (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  if (path.empty()) return segments;
+  if (path.empty()) return;
   while (true) {
     size_t slash = path.find('/');
-    segments.push_back(path.substr(0, slash));
+    segments.Append(path.substr(0, slash));
     if (slash == std::string_view::npos) break;
     path.remove_prefix(slash + 1);
   }
-  return segments;
 }
 
 bool IsParameter(std::string_view segment) {
@@ -43,9 +70,11 @@ Response ErrorResponse(int status, std::string message, std::string_view code) {
 
 void Router::Add(std::string method, std::string pattern, Handler handler) {
   Route route;
-  for (std::string_view segment : SplitPath(pattern)) {
-    route.segments.emplace_back(segment);
-    if (!IsParameter(segment)) ++route.literal_count;
+  PathSegments segments;
+  SplitPath(pattern, segments);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    route.segments.emplace_back(segments[i]);
+    if (!IsParameter(segments[i])) ++route.literal_count;
   }
   route.method = std::move(method);
   route.pattern = std::move(pattern);
@@ -56,7 +85,8 @@ void Router::Add(std::string method, std::string pattern, Handler handler) {
 Response Router::Dispatch(Request& request) const {
   // Step 1: find the matching route for this method with the most literal
   // segments, and note which methods match the path at all.
-  std::vector<std::string_view> segments = SplitPath(RawPath(request));
+  PathSegments segments;
+  SplitPath(RawPath(request), segments);
   const Route* best = nullptr;
   std::vector<std::string_view> allowed_methods;
   for (const Route& route : routes_) {
