@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <utility>
@@ -35,7 +37,8 @@ constexpr std::array<DataTypeInfo, 13> kDataTypes = {{
     {DataType::kBytes, "BYTES"},
 }};
 
-// Returns the bytes of a name of at most 8 bytes as one integer, zero-padded.
+// Returns the bytes of a name of at most 8 bytes as one little-endian
+// integer, zero-padded.
 constexpr uint64_t PackName(std::string_view name) {
   uint64_t packed = 0;
   for (size_t i = 0; i < name.size() && i < 8; ++i) {
@@ -43,6 +46,13 @@ constexpr uint64_t PackName(std::string_view name) {
   }
   return packed;
 }
+
+// kDataTypes' names, packed at compile time.
+constexpr std::array<uint64_t, kDataTypes.size()> kPackedNames = [] {
+  std::array<uint64_t, kDataTypes.size()> packed{};
+  for (size_t i = 0; i < kDataTypes.size(); ++i) packed[i] = PackName(kDataTypes[i].name);
+  return packed;
+}();
 
 // Bound on tensor rank; deeper shapes have no use for a tabular model.
 constexpr size_t kMaxRank = 8;
@@ -359,9 +369,13 @@ std::optional<DataType> ParseDataType(std::string_view name) {
   // Every name is 4 to 6 bytes, so packed bytes find it without a string
   // comparison per entry. This runs once per tensor of every request.
   if (name.size() < 4 || name.size() > 6) return std::nullopt;
-  const uint64_t packed = PackName(name);
-  for (const auto& info : kDataTypes) {
-    if (info.name.size() == name.size() && PackName(info.name) == packed) return info.type;
+  static_assert(std::endian::native == std::endian::little, "PackName is little-endian");
+  uint64_t packed = 0;
+  std::memcpy(&packed, name.data(), name.size());
+  for (size_t i = 0; i < kDataTypes.size(); ++i) {
+    if (kPackedNames[i] == packed && kDataTypes[i].name.size() == name.size()) {
+      return kDataTypes[i].type;
+    }
   }
   return std::nullopt;
 }
