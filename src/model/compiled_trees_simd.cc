@@ -263,11 +263,13 @@ __attribute__((target("avx2"))) float PaddedForest::WalkGroupsAvx2(const void* r
     offset[w] = row.lane;
   }
   if (depth >= 1) {
+#pragma GCC unroll 4
     for (int w = 0; w < kWalks; ++w) {
       offset[w] = DescendAvx2<kPermute>(row, LoadRootsAvx2(nodes[w]), offset[w]);
     }
   }
   for (int level = 1; level < depth; ++level) {
+#pragma GCC unroll 4
     for (int w = 0; w < kWalks; ++w) {
       offset[w] = DescendAvx2<kPermute>(row, GatherAvx2(row, nodes[w], offset[w]), offset[w]);
     }
@@ -322,17 +324,20 @@ __attribute__((target("avx512f"))) float PaddedForest::WalkGroupsAvx512(const vo
     offset[w] = row.lane;
   }
   if (depth >= 1) {
+#pragma GCC unroll 4
     for (int w = 0; w < kWalks; ++w) {
       offset[w] = DescendAvx512<kPermute>(row, LoadNodesAvx512(row, nodes[w]), offset[w]);
     }
   }
   if (depth >= 2) {
+#pragma GCC unroll 4
     for (int w = 0; w < kWalks; ++w) {
       offset[w] =
           DescendAvx512<kPermute>(row, BlendLevel1Avx512(row, nodes[w], offset[w]), offset[w]);
     }
   }
   for (int level = 2; level < depth; ++level) {
+#pragma GCC unroll 4
     for (int w = 0; w < kWalks; ++w) {
       offset[w] =
           DescendAvx512<kPermute>(row, GatherAvx512(row, nodes[w], offset[w]), offset[w]);
