@@ -124,7 +124,11 @@ Result<int> AdmissionController::PassOnce() {
   }
 
   for (const store::Job& job : snapshot.still_waiting) {
-    if (job.state.secondary_status != jobs::SecondaryStatus::kStarting) continue;
+    jobs::SecondaryStatus secondary = job.state.secondary_status;
+    if (secondary != jobs::SecondaryStatus::kStarting &&
+        secondary != jobs::SecondaryStatus::kRestarting) {
+      continue;
+    }
     std::string reason = WaitReason(options_.limits, snapshot.running, job.repository);
     if (reason.empty()) reason = "earlier jobs wait for the same capacity";
     Status marked = MarkQueued(job, reason);
@@ -155,7 +159,9 @@ Result<AdmissionController::Snapshot> AdmissionController::TakeSnapshot() {
     bool left_behind = now_ms - job.created_ms >= options_.orphan_age.count();
     // After this pass the job is either launching or Pending, so it stays eligible.
     bool submitting = submitting_.erase(job.id) > 0;
-    if (shared_store && !submitting &&
+    // A retried job's next attempt is launched by passes only, never at submit.
+    bool retried = job.state.attempt > 1;
+    if (shared_store && !submitting && !retried &&
         job.state.secondary_status != jobs::SecondaryStatus::kPending && !left_behind) {
       continue;  // another server may be launching it now
     }
@@ -221,8 +227,10 @@ Result<bool> AdmissionController::RouteStoredJob(store::Job& job) {
 }
 
 Status AdmissionController::MarkQueued(const store::Job& job, const std::string& reason) {
-  jobs::Event event = ApiEvent(job.id, "api-queued", jobs::SecondaryStatus::kPending,
+  jobs::Event event = ApiEvent(job.id, jobs::AttemptEventId("api-queued", job.state.attempt),
+                               jobs::SecondaryStatus::kPending,
                                fmt::format("waiting to start: {}", reason));
+  event.attempt = job.state.attempt;
   TANDEM_ASSIGN_OR_RETURN(store::ApplyResult applied, ApplyAndLog(context_, event));
   if (!applied.duplicate && applied.verdict == jobs::Verdict::kAccepted) {
     spdlog::info("job queued job={} repository={} reason=\"{}\"", job.id, job.repository, reason);

@@ -6,7 +6,9 @@
 // native id is waiting, oldest first. So the queue survives a restart of the
 // control plane, and no worker process exists for a job until it is admitted.
 // A waiting job reads InProgress/Pending; the "api" event that moves it there
-// has the fixed id "api-queued" and a message saying why it waits.
+// has the fixed id "api-queued" (of its attempt, jobs::AttemptEventId) and a
+// message saying why it waits. An interrupted job that is retried waits the
+// same way, in Restarting, until a pass launches its next attempt.
 //
 // A job is launched by one of:
 //   - Submit, for the job just created, when it fits at once;

@@ -42,11 +42,8 @@ std::optional<CauseEnding> EndingForCause(const store::Job& job,
           fmt::format("job was cancelled on backend {}, not through tandem (for Slurm: scancel){}",
                       job.backend, Detail(observation))};
     case EndCause::kInterrupted:
-      // NOTE: an interrupted job is not retried. A retry needs a RetryStrategy
-      // in the job spec and a state machine move from Interrupted back to
-      // Starting, because Interrupted is terminal there today. It also needs
-      // an attempt count in the events and a relaunch with a new job token,
-      // since the store keeps only the token's digest.
+      // The state machine turns this ending into a retry when the spec's
+      // RetryStrategy has attempts left.
       return CauseEnding{
           SecondaryStatus::kInterrupted,
           fmt::format("job was interrupted by a node failure or preemption on backend {}{}",

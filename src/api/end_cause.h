@@ -8,7 +8,9 @@
 //   Cancelled           Failed/Failed "job was cancelled on backend X, not
 //                       through tandem", because tandem's own stop requests
 //                       move the job to Stopping first
-//   Interrupted         Failed/Interrupted naming the node failure or preemption
+//   Interrupted         Failed/Interrupted naming the node failure or preemption;
+//                       with RetryStrategy attempts left, the state machine
+//                       starts the job's next attempt instead (Restarting)
 // Every message ends with the backend's own reason. A Stopping job ends
 // Stopped whatever the cause; the callers handle that before asking here.
 #pragma once

@@ -15,7 +15,8 @@ namespace {
 constexpr int kApplyAttempts = 3;
 
 jobs::Event MakeEvent(const std::string& job_id, std::string event_id, jobs::EventSource source,
-                      jobs::SecondaryStatus secondary, std::string message, int64_t now_ms) {
+                      jobs::SecondaryStatus secondary, std::string message, int64_t now_ms,
+                      std::optional<int64_t> attempt = std::nullopt) {
   jobs::Event event;
   event.event_id = std::move(event_id);
   event.job_id = job_id;
@@ -24,7 +25,17 @@ jobs::Event MakeEvent(const std::string& job_id, std::string event_id, jobs::Eve
   event.status = jobs::StatusOf(secondary);
   event.secondary_status = secondary;
   event.message = std::move(message);
+  event.attempt = attempt;
   return event;
+}
+
+// Returns an event about the job's current attempt, with that attempt's id
+// (jobs::AttemptEventId).
+jobs::Event AttemptEvent(const store::Job& job, std::string_view event_id,
+                         jobs::SecondaryStatus secondary, std::string message, int64_t now_ms) {
+  int64_t attempt = job.state.attempt;
+  return MakeEvent(job.id, jobs::AttemptEventId(event_id, attempt), jobs::EventSource::kBackend,
+                   secondary, std::move(message), now_ms, attempt);
 }
 
 backends::LaunchRequest MakeLaunchRequest(const ApiContext& context, const store::Job& job,
@@ -36,7 +47,8 @@ backends::LaunchRequest MakeLaunchRequest(const ApiContext& context, const store
   request.repository = job.repository;
   request.api_url = context.api_url();
   request.job_token = job_token;
-  request.job_dir = context.jobs_dir() / job.id;
+  request.attempt = job.state.attempt;
+  request.job_dir = backends::AttemptDir(context.jobs_dir(), job.id, job.state.attempt);
   request.cpu_count = static_cast<int>(spec.resources.cpu_count.value_or(request.cpu_count));
   request.memory_mib = spec.resources.memory_mib.value_or(0);
   request.max_runtime_seconds = spec.max_runtime_s;
@@ -48,24 +60,24 @@ backends::LaunchRequest MakeLaunchRequest(const ApiContext& context, const store
 // Records a launch that did not happen as the job's failure.
 Result<store::Job> RecordLaunchFailure(ApiContext& context, const store::Job& job,
                                        const Error& error) {
-  spdlog::error("job launch failed job={} error={}", job.id, error.message());
+  spdlog::error("job launch failed job={} attempt={} error={}", job.id, job.state.attempt,
+                error.message());
   jobs::Event event =
-      MakeEvent(job.id, "launch-failed", jobs::EventSource::kBackend,
-                jobs::SecondaryStatus::kFailed, fmt::format("launch failed: {}", error.message()),
-                context.clock.NowMillis());
+      AttemptEvent(job, "launch-failed", jobs::SecondaryStatus::kFailed,
+                   fmt::format("launch failed: {}", error.message()), context.clock.NowMillis());
   TANDEM_ASSIGN_OR_RETURN(store::ApplyResult result, ApplyAndLog(context, event));
   return result.job;
 }
 
 // Records that the job's backend could not be reached: the job stays InProgress
 // without a native id, which the admission controller's next pass launches
-// again. The event id is fixed, so repeated attempts add no events.
+// again. The event id is fixed per attempt, so repeated launches add no events.
 Result<store::Job> RecordBackendUnavailable(ApiContext& context, const store::Job& job,
                                             const Error& error) {
   spdlog::warn("backend unavailable, launch will be retried job={} backend={} error={}", job.id,
                job.backend, error.message());
-  jobs::Event event = MakeEvent(
-      job.id, "launch-unavailable", jobs::EventSource::kBackend, jobs::SecondaryStatus::kPending,
+  jobs::Event event = AttemptEvent(
+      job, "launch-unavailable", jobs::SecondaryStatus::kPending,
       fmt::format("waiting to start: backend {} could not be reached, the launch is retried ({})",
                   job.backend, error.message()),
       context.clock.NowMillis());
@@ -122,6 +134,17 @@ Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& e
       jobs::IsTerminal(job.state.status) && context.admission != nullptr) {
     context.admission->OnJobEnded();
   }
+  // A retried job waits without a native id; a pass launches its next attempt
+  // now instead of at the admission controller's next interval.
+  if (!result->duplicate && result->verdict == jobs::Verdict::kAccepted &&
+      job.state.secondary_status == jobs::SecondaryStatus::kRestarting) {
+    spdlog::info("job retried after an interruption job={} attempt={} max_retry_attempts={}",
+                 job.id, job.state.attempt, job.spec.max_retry_attempts.value_or(0));
+    if (context.admission != nullptr) {
+      Result<int> pass = context.admission->RunPass();
+      if (!pass) spdlog::error("admission pass failed error={}", pass.error().message());
+    }
+  }
   // A backend without an exit callback learns of the end here, so the warm
   // pool can keep its worker and mark a lent one reused.
   if (!result->duplicate && result->verdict == jobs::Verdict::kAccepted &&
@@ -152,9 +175,18 @@ Result<store::Job> LaunchJob(ApiContext& context, const store::Job& stored,
   }
   if (!launched) return RecordLaunchFailure(context, job, launched.error());
 
-  TANDEM_RETURN_IF_ERROR(context.store.SetBackend(job.id, job.backend, launched->native_id));
-  spdlog::info("job launched job={} backend={} native_id={}", job.id, job.backend,
-               launched->native_id);
+  Status recorded =
+      context.store.SetLaunch(job.id, request.attempt, job.backend, launched->native_id);
+  if (!recorded && recorded.error().code() == ErrorCode::kFailedPrecondition) {
+    // The attempt ended and was retried before its launch was recorded: its
+    // end was reported already, and the next attempt is launched on its own.
+    spdlog::warn("launch of an earlier attempt not recorded job={} error={}", job.id,
+                 recorded.error().message());
+    return context.store.GetJob(job.id);
+  }
+  TANDEM_RETURN_IF_ERROR(recorded);
+  spdlog::info("job launched job={} attempt={} backend={} native_id={}", job.id, request.attempt,
+               job.backend, launched->native_id);
 
   // A stop request that came in while Launch ran found no native id to stop,
   // so the process is stopped here.
@@ -222,13 +254,15 @@ Result<store::Job> StopJob(ApiContext& context, const std::string& job_id) {
 
 jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observation,
                       int64_t now_ms) {
+  int64_t attempt = observation.attempt.value_or(job.state.attempt);
+  std::string event_id = jobs::AttemptEventId("backend-exit", attempt);
   if (job.state.status == jobs::JobStatus::kStopping) {
-    return MakeEvent(job.id, "backend-exit", jobs::EventSource::kBackend,
-                     jobs::SecondaryStatus::kStopped, "stopped: process exited", now_ms);
+    return MakeEvent(job.id, event_id, jobs::EventSource::kBackend,
+                     jobs::SecondaryStatus::kStopped, "stopped: process exited", now_ms, attempt);
   }
   if (std::optional<CauseEnding> ending = EndingForCause(job, observation)) {
-    return MakeEvent(job.id, "backend-exit", jobs::EventSource::kBackend, ending->secondary,
-                     std::move(ending->message), now_ms);
+    return MakeEvent(job.id, event_id, jobs::EventSource::kBackend, ending->secondary,
+                     std::move(ending->message), now_ms, attempt);
   }
   std::string reason;
   if (observation.exit_code) {
@@ -240,8 +274,8 @@ jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observ
     reason = fmt::format("process ended ({}) before reporting completion",
                          backends::Name(observation.state));
   }
-  return MakeEvent(job.id, "backend-exit", jobs::EventSource::kBackend,
-                   jobs::SecondaryStatus::kFailed, std::move(reason), now_ms);
+  return MakeEvent(job.id, event_id, jobs::EventSource::kBackend, jobs::SecondaryStatus::kFailed,
+                   std::move(reason), now_ms, attempt);
 }
 
 Status RecordProcessExit(ApiContext& context, const std::string& job_id,
@@ -291,6 +325,8 @@ Result<bool> ReconcileJob(ApiContext& context, const store::Job& job) {
                  job.native_id, observed.error().message());
     return false;
   }
+  // The native id belongs to the attempt the job was on when it was listed.
+  if (!observed->attempt) observed->attempt = job.state.attempt;
   bool ended = observed->state == backends::ObservedState::kSucceeded ||
                observed->state == backends::ObservedState::kFailed ||
                observed->state == backends::ObservedState::kGone;

@@ -15,9 +15,10 @@ namespace tandem::api {
 // nullptr when no backend of that name is configured or retired.
 std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::string_view name);
 
-// Launches a just-created job on its backend (job.backend, chosen and stored
-// at submit; a job stored without one is routed first) with its job token and
-// records the backend's native id. A backend that cannot be reached
+// Launches the job's current attempt on its backend (job.backend, chosen and
+// stored at submit; a job stored without one is routed first) with its job
+// token. Records the backend's native id with Store::SetLaunch, which skips
+// the launch of an attempt that was retried meanwhile. A backend that cannot be reached
 // (kUnavailable) leaves the job InProgress/Pending without a native id, so the
 // admission controller's next pass retries the launch. Any other launch
 // failure is recorded as a Failed "backend" event naming the reason, so the
@@ -38,8 +39,10 @@ Result<store::Job> StopJob(ApiContext& context, const std::string& job_id);
 // job had not: Stopped/Stopped "stopped: process exited" for a Stopping job,
 // else the ending of the observation's end cause (api/end_cause.h) when it
 // names one, else Failed/Failed with a reason built from `observation`.
-// The event id is fixed per job ("backend-exit"), so a repeated report is
-// dropped as a duplicate.
+// The event is about the observation's attempt, or the job's current one
+// when the observation names none. Its id is "backend-exit" of that attempt
+// (jobs::AttemptEventId), so a repeated report is dropped as a duplicate. The
+// state machine rejects the report of an attempt that was retried meanwhile.
 jobs::Event ExitEvent(const store::Job& job, const backends::Observation& observation,
                       int64_t now_ms);
 
@@ -59,7 +62,8 @@ Status RecordProcessExit(ApiContext& context, const std::string& job_id,
 Result<int> ReconcileNonTerminalJobs(ApiContext& context);
 
 // Applies `event` and logs a model registration. Retries a few times when a
-// concurrent writer won (kAborted).
+// concurrent writer won (kAborted). When the event retried the job (it is
+// Restarting), runs an admission pass so that the next attempt launches.
 Result<store::ApplyResult> ApplyAndLog(ApiContext& context, const jobs::Event& event);
 
 }  // namespace tandem::api

@@ -109,7 +109,11 @@ Result<http::Response> StopJobRoute(ApiContext& context, http::Request& request)
   return JobResponse(200, job);
 }
 
-// GET /jobs/{id}/logs: a page of DATA_DIR/jobs/<id>/job.log.
+// GET /jobs/{id}/logs: a page of the job.log of the job's current attempt,
+// DATA_DIR/jobs/<id>/job.log for attempt 1 (backends::AttemptDir).
+// NOTE: after a retry the offsets start over in the next attempt's log. The
+// logs of earlier attempts stay on disk only, because serving them would
+// take an attempt parameter.
 Result<http::Response> GetJobLogs(ApiContext& context, http::Request& request) {
   TANDEM_ASSIGN_OR_RETURN(int64_t offset,
                           QueryInt(request, "offset", 0, 0, std::numeric_limits<int64_t>::max()));
@@ -121,8 +125,9 @@ Result<http::Response> GetJobLogs(ApiContext& context, http::Request& request) {
   bool ended = jobs::IsTerminal(job.state.status);
 
   // Job ids come from the store, but the path is confined all the same.
+  std::filesystem::path relative = backends::AttemptDir("", job.id, job.state.attempt) / "job.log";
   TANDEM_ASSIGN_OR_RETURN(std::filesystem::path log_path,
-                          ConfinePath(context.jobs_dir(), std::filesystem::path(job.id) / "job.log"));
+                          ConfinePath(context.jobs_dir(), relative));
   TANDEM_ASSIGN_OR_RETURN(LogChunk chunk, ReadLogChunk(log_path, offset, limit));
   return http::Response::Json(200, {{"Data", std::move(chunk.data)},
                                     {"NextOffset", chunk.next_offset},

@@ -15,7 +15,10 @@ constexpr int kApplyAttempts = 3;
 jobs::Event EndEvent(const store::Job& job, jobs::SecondaryStatus secondary, std::string message,
                      int64_t now_ms) {
   jobs::Event event;
-  event.event_id = "reconciler-end";
+  // The Describe was of the native id the listed job had, which is its
+  // attempt's (Store::SetLaunch), so the event is about that attempt.
+  event.event_id = jobs::AttemptEventId("reconciler-end", job.state.attempt);
+  event.attempt = job.state.attempt;
   event.job_id = job.id;
   event.source = jobs::EventSource::kReconciler;
   event.observed_at_ms = now_ms;
@@ -164,7 +167,10 @@ Result<bool> Reconciler::ReconcileJob(const store::Job& job, ReconcilePass& pass
   }
   if (!applied) return std::unexpected(applied.error());
   bool ended = !applied->duplicate && applied->verdict == jobs::Verdict::kAccepted;
-  if (ended) {
+  if (ended && !jobs::IsTerminal(applied->job.state.status)) {
+    spdlog::info("reconciler retried an interrupted job job={} attempt={} message={}", job.id,
+                 applied->job.state.attempt, event->message);
+  } else if (ended) {
     spdlog::info("reconciler ended a job job={} backend_state={} status={} message={}", job.id,
                  backends::Name(observed->state), jobs::Name(applied->job.state.status),
                  event->message);

@@ -15,8 +15,11 @@
 //   Gone                    Failed "process no longer running"
 //   could not ask, Unknown  nothing; logged at WARN and counted
 // A Stopping job whose process ended or is gone ends Stopped.
-// Each ending event has the fixed id "reconciler-end", so a job is ended by
-// the reconciler at most once whatever the number of passes or processes.
+// Each ending event is about the job's attempt and has the fixed id
+// "reconciler-end" of that attempt (jobs::AttemptEventId), so an attempt is
+// ended by the reconciler at most once whatever the number of passes or
+// processes. An Interrupted ending of a job with retries left starts its next
+// attempt, which the admission controller launches at its next pass.
 //
 // Threads: RunOnce may be called from any thread; Start runs it on a thread
 // of its own every `interval` until Stop or destruction.
@@ -46,7 +49,7 @@ struct ReconcilerOptions {
 
 struct ReconcilePass {
   int examined = 0;     // jobs passed to Describe
-  int ended = 0;        // jobs an event of this pass ended
+  int ended = 0;        // jobs (or attempts, for a retried job) an event of this pass ended
   int unavailable = 0;  // jobs whose Describe failed or returned Unknown
 };
 

@@ -279,5 +279,137 @@ TEST_F(ReconcilerEndCauseTest, UnspecifiedKeepsTheBackendReason) {
   EXPECT_EQ(Job().state.failure_reason, "Slurm job 7 FAILED, exit code 2");
 }
 
+// A job whose spec allows one retry: interruptions observed by the reconciler
+// or reported by the backend start its next attempt, which the admission
+// controller launches.
+class RetryTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    if (HasFatalFailure()) return;
+    Json spec = ValidSpec();
+    spec["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
+    job_id_ = CreateJob(spec)["JobId"].get<std::string>();
+    reconciler_ = std::make_unique<Reconciler>(ReconcilerOptions{}, *store_, scripted_, clock_);
+  }
+
+  void Interrupt(const std::string& native_id, std::string reason) {
+    scripted_.answers[native_id] = {.state = backends::ObservedState::kFailed,
+                                    .reason = std::move(reason),
+                                    .cause = backends::EndCause::kInterrupted};
+  }
+  void PassAfterQuiet() {
+    clock_.Advance(30000);
+    ASSERT_TRUE(reconciler_->RunOnce().has_value());
+  }
+  store::Job Job() { return store_->GetJob(job_id_).value(); }
+
+  std::string job_id_;
+  ScriptedBackend scripted_;
+  std::unique_ptr<Reconciler> reconciler_;
+};
+
+TEST_F(RetryTest, InterruptedAttemptRelaunched) {
+  ASSERT_EQ(backend_.launches().size(), 1u);
+  EXPECT_EQ(backend_.launches()[0].attempt, 1);
+  EXPECT_EQ(backend_.launches()[0].job_dir, data_dir_ / "jobs" / job_id_);
+  ASSERT_EQ(Job().native_id, "fake:1");
+
+  Interrupt("fake:1", "Slurm job 7 NODE_FAIL");
+  PassAfterQuiet();
+  store::Job retried = Job();
+  EXPECT_EQ(retried.state.status, jobs::JobStatus::kInProgress);
+  EXPECT_EQ(retried.state.secondary_status, jobs::SecondaryStatus::kRestarting);
+  EXPECT_EQ(retried.state.attempt, 2);
+  EXPECT_EQ(retried.native_id, "");
+
+  ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());
+  std::vector<backends::LaunchRequest> launches = backend_.launches();
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_EQ(launches[1].attempt, 2);
+  EXPECT_EQ(launches[1].job_dir, data_dir_ / "jobs" / job_id_ / "attempt-2");
+  EXPECT_EQ(Job().native_id, "fake:2");
+  EXPECT_EQ(BodyOf(Send("GET", "/api/v1/jobs/" + job_id_))["AttemptCount"], 2);
+}
+
+TEST_F(RetryTest, LateReportOfFirstAttemptRejected) {
+  Interrupt("fake:1", "Slurm job 7 PREEMPTED");
+  PassAfterQuiet();
+  ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());
+
+  Json late = RuntimeEvent("late-training", "Training", clock_.NowMillis());
+  late["Attempt"] = 1;
+  http::Response response = Send("POST", fmt::format("/api/v1/jobs/{}/events", job_id_),
+                                 late.dump(), JobTokenOf(job_id_));
+  ASSERT_EQ(response.status / 100, 2) << response.body;
+  Json body = BodyOf(response);
+  EXPECT_EQ(body["Verdict"], "Rejected");
+  EXPECT_EQ(body["Reason"], "event of attempt 1 ignored: the job is on attempt 2");
+  EXPECT_EQ(Job().state.secondary_status, jobs::SecondaryStatus::kRestarting);
+
+  Json current = RuntimeEvent("training", "Training", clock_.NowMillis());
+  current["Attempt"] = 2;
+  response = Send("POST", fmt::format("/api/v1/jobs/{}/events", job_id_), current.dump(),
+                  JobTokenOf(job_id_));
+  ASSERT_EQ(response.status / 100, 2) << response.body;
+  EXPECT_EQ(BodyOf(response)["Verdict"], "Accepted");
+  EXPECT_EQ(Job().state.secondary_status, jobs::SecondaryStatus::kTraining);
+}
+
+TEST_F(RetryTest, SecondInterruptionEndsJob) {
+  Interrupt("fake:1", "Slurm job 7 NODE_FAIL");
+  PassAfterQuiet();
+  ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());
+  ASSERT_EQ(Job().native_id, "fake:2");
+
+  Interrupt("fake:2", "Slurm job 8 NODE_FAIL");
+  PassAfterQuiet();
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(job.state.secondary_status, jobs::SecondaryStatus::kInterrupted);
+  EXPECT_EQ(job.state.attempt, 2);
+  EXPECT_THAT(job.state.failure_reason, HasSubstr("Slurm job 8 NODE_FAIL"));
+  EXPECT_EQ(backend_.launches().size(), 2u);
+
+  std::vector<std::string> ids;
+  std::vector<store::StoredEvent> events = store_->ListEvents(job_id_).value();
+  for (const store::StoredEvent& stored : events) {
+    if (stored.event.source == jobs::EventSource::kReconciler) ids.push_back(stored.event.event_id);
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"reconciler-end", "reconciler-end-attempt-2"}));
+}
+
+TEST_F(RetryTest, ExitReportRetriesAndRelaunches) {
+  backends::ExitCallback report = plane_->ExitCallback();
+  backends::Observation interrupted{.state = backends::ObservedState::kFailed,
+                                    .reason = "Slurm job 7 PREEMPTED",
+                                    .cause = backends::EndCause::kInterrupted,
+                                    .attempt = 1};
+  report(job_id_, interrupted);
+  // The retry itself runs an admission pass, so attempt 2 is launched at once.
+  ASSERT_EQ(backend_.launches().size(), 2u);
+  EXPECT_EQ(backend_.launches()[1].attempt, 2);
+  EXPECT_EQ(Job().state.attempt, 2);
+  EXPECT_EQ(Job().native_id, "fake:2");
+
+  // The same report again is a duplicate and launches nothing more.
+  report(job_id_, interrupted);
+  EXPECT_EQ(backend_.launches().size(), 2u);
+  EXPECT_EQ(Job().state.attempt, 2);
+  EXPECT_EQ(Job().state.status, jobs::JobStatus::kInProgress);
+}
+
+TEST_F(RetryTest, UserFailureNotRetried) {
+  scripted_.answers["fake:1"] = {.state = backends::ObservedState::kFailed,
+                                 .reason = "Slurm job 7 FAILED, exit code 1"};
+  PassAfterQuiet();
+  store::Job job = Job();
+  EXPECT_EQ(job.state.status, jobs::JobStatus::kFailed);
+  EXPECT_EQ(job.state.secondary_status, jobs::SecondaryStatus::kFailed);
+  EXPECT_EQ(job.state.attempt, 1);
+  ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());
+  EXPECT_EQ(backend_.launches().size(), 1u);
+}
+
 }  // namespace
 }  // namespace tandem::api

@@ -181,7 +181,8 @@ void WarmPool::Keep(const store::Job& job) {
 
   // Step 1: the worker, then the status; a status that cannot be stored
   // takes the worker down again.
-  Result<std::string> worker = backend->StartWarmWorker(job.id, jobs_dir_ / job.id);
+  Result<std::string> worker = backend->StartWarmWorker(
+      job.id, backends::AttemptDir(jobs_dir_, job.id, job.state.attempt));
   if (!worker) {
     spdlog::warn("worker not kept job={} error={}", job.id, worker.error().message());
     return;

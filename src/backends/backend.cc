@@ -13,4 +13,11 @@ std::string_view Name(EndCause cause) {
   return "Unspecified";
 }
 
+std::filesystem::path AttemptDir(const std::filesystem::path& jobs_dir, std::string_view job_id,
+                                 int64_t attempt) {
+  std::filesystem::path first = jobs_dir / job_id;
+  if (attempt <= 1) return first;
+  return first / fmt::format("attempt-{}", attempt);
+}
+
 }  // namespace tandem::backends

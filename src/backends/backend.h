@@ -30,7 +30,11 @@ struct LaunchRequest {
   std::string repository;
   std::string api_url;    // the control plane, as the job reaches it
   std::string job_token;  // secret: passed to the job's environment, never logged
-  // <data_dir>/jobs/<job_id>: the backend puts root/ (the job root) and job.log here.
+  // The attempt to launch: 1, then one more per retry of an interrupted job.
+  int64_t attempt = 1;
+  // The directory of this attempt, <data_dir>/jobs/<job_id> for attempt 1 and
+  // a directory of its own under it for later ones (api/job_lifecycle.h). The
+  // backend puts root/ (the job root), job.log and its launch record here.
   std::filesystem::path job_dir;
   int cpu_count = 1;
   int64_t memory_mib = 0;  // 0: no limit requested
@@ -60,18 +64,26 @@ enum class EndCause {
   kUnspecified,         // Succeeded or Failed by the exit status alone
   kCancelled,           // cancelled on the compute, not through tandem (e.g. scancel)
   kMaxRuntimeExceeded,  // the compute's time limit ended it: MaxRuntimeExceeded
-  kInterrupted,         // node failure or preemption: Interrupted, not retried yet
+  kInterrupted,         // node failure or preemption: Interrupted, retried per RetryStrategy
   kOutOfMemory,         // killed for exceeding its memory: Failed, reason OutOfMemory
 };
 
 // Returns "Unspecified", "Cancelled", "MaxRuntimeExceeded", "Interrupted" or "OutOfMemory".
 std::string_view Name(EndCause cause);
 
+// Returns the directory of a job's attempt (LaunchRequest::job_dir):
+// jobs_dir/<job_id> for attempt 1 and jobs_dir/<job_id>/attempt-<N> for a
+// later one. With an empty jobs_dir the path is relative.
+std::filesystem::path AttemptDir(const std::filesystem::path& jobs_dir, std::string_view job_id,
+                                 int64_t attempt);
+
 struct Observation {
   ObservedState state = ObservedState::kUnknown;
   std::string reason;             // e.g. "exit code 3", "killed by signal 9"
   std::optional<int> exit_code;   // set when the process exited normally
   EndCause cause = EndCause::kUnspecified;  // set only with kFailed
+  // The attempt of the observed launch, when the backend recorded it.
+  std::optional<int64_t> attempt;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -82,10 +94,12 @@ class Backend {
   // Returns the backend's configured name ("local", "slurm").
   virtual std::string_view name() const = 0;
 
-  // Starts `tandem train` for the job. Idempotent on job_id: a job launched
-  // before is never started again; Launch returns the earlier launch's native
-  // id with already_running or already_ended set, so a control plane that
-  // crashed before recording a launch can record it on restart.
+  // Starts `tandem train` for the job's attempt. Idempotent on (job_id,
+  // attempt): an attempt launched before is never started again; Launch
+  // returns the earlier launch's native id with already_running or
+  // already_ended set, so a control plane that crashed before recording a
+  // launch can record it on restart. A later attempt of the same job is a new
+  // launch. The job gets TANDEM_JOB_ATTEMPT in its environment.
   // Errors: kInvalidArgument for a malformed request, kUnavailable when the
   // compute cannot be reached, kResourceExhausted when it has no room.
   virtual Result<LaunchInfo> Launch(const LaunchRequest& request) = 0;

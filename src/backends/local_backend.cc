@@ -90,6 +90,7 @@ std::string_view Name(ObservedState state) {
 // written by an earlier backend (child empty). Guarded by LocalBackend::mutex_.
 struct LocalBackend::LaunchRecord {
   std::string job_id;
+  int64_t attempt = 1;
   fs::path job_dir;
   pid_t pid = 0;
   uint64_t start_time = 0;
@@ -111,6 +112,7 @@ struct LocalBackend::LaunchRecord {
 
   Json Record() const {
     Json record = {{"JobId", job_id},
+                   {"Attempt", attempt},
                    {"Pid", pid},
                    {"StartTime", start_time},
                    {"LaunchedAt", FormatTimestamp(launched_at_ms)},
@@ -146,7 +148,7 @@ LocalBackend::~LocalBackend() {
     shutting_down_ = true;
     KillWarmWorkers();
     // Children keep running; a later backend finds them through launch.json.
-    for (auto& [job_id, launch] : launches_) {
+    for (auto& [key, launch] : launches_) {
       if (launch->child) launch->child->Release();
     }
   }
@@ -154,46 +156,61 @@ LocalBackend::~LocalBackend() {
   reaper_.join();
 }
 
+std::string LocalBackend::LaunchKey(std::string_view job_id, int64_t attempt) {
+  return fmt::format("{}/{}", job_id, attempt);
+}
+
 void LocalBackend::LoadLaunchRecords() {
   std::error_code error;
   if (options_.jobs_dir.empty() || !fs::is_directory(options_.jobs_dir, error)) return;
+  // A job's first attempt has its directory right under jobs_dir, and a later
+  // attempt a directory inside the first one's.
   for (const fs::directory_entry& entry : fs::directory_iterator(options_.jobs_dir, error)) {
-    fs::path record_path = entry.path() / kLaunchRecordName;
-    auto text = ReadFile(record_path);
-    if (!text) continue;
-    auto record = ParseJson(*text, record_path.string());
-    auto launch = std::make_shared<LaunchRecord>();
-    launch->job_dir = entry.path();
-    auto job_id = record ? GetString(*record, "JobId", "") : std::unexpected(record.error());
-    auto pid = job_id ? GetInt(*record, "Pid", "") : std::unexpected(job_id.error());
-    auto start = pid ? GetInt(*record, "StartTime", "") : std::unexpected(pid.error());
-    auto launched = start ? GetString(*record, "LaunchedAt", "") : std::unexpected(start.error());
-    auto launched_ms = launched ? ParseTimestamp(*launched) : std::unexpected(launched.error());
-    if (!launched_ms) {
-      spdlog::warn("ignoring unreadable launch record path={} error={}", record_path.string(),
-                   launched_ms.error().message());
-      continue;
+    LoadLaunchRecord(entry.path());
+    std::error_code inner_error;
+    for (const fs::directory_entry& inner : fs::directory_iterator(entry.path(), inner_error)) {
+      if (inner.is_directory(inner_error)) LoadLaunchRecord(inner.path());
     }
-    launch->job_id = *job_id;
-    launch->pid = static_cast<pid_t>(*pid);
-    launch->start_time = static_cast<uint64_t>(*start);
-    launch->launched_at_ms = *launched_ms;
-    launch->max_runtime_seconds = record->value("MaxRuntimeSeconds", int64_t{86400});
-    launch->backstop_deadline = SteadyFromUnixMillis(*launched_ms) +
-                                std::chrono::seconds(launch->max_runtime_seconds) +
-                                options_.backstop_grace;
-    if (record->contains("State")) {
-      bool succeeded = record->value("State", "") == Name(ObservedState::kSucceeded);
-      launch->ended = Observation{
-          .state = succeeded ? ObservedState::kSucceeded : ObservedState::kFailed,
-          .reason = record->value("Reason", ""),
-      };
-      if (record->contains("ExitCode")) launch->ended->exit_code = record->value("ExitCode", 0);
-    } else if (!launch->StillRunning()) {
-      launch->ended = UnwatchedEnd(launch->job_dir, launch->pid);
-    }
-    launches_[launch->job_id] = std::move(launch);
   }
+}
+
+void LocalBackend::LoadLaunchRecord(const fs::path& job_dir) {
+  fs::path record_path = job_dir / kLaunchRecordName;
+  auto text = ReadFile(record_path);
+  if (!text) return;
+  auto record = ParseJson(*text, record_path.string());
+  auto launch = std::make_shared<LaunchRecord>();
+  launch->job_dir = job_dir;
+  auto job_id = record ? GetString(*record, "JobId", "") : std::unexpected(record.error());
+  auto pid = job_id ? GetInt(*record, "Pid", "") : std::unexpected(job_id.error());
+  auto start = pid ? GetInt(*record, "StartTime", "") : std::unexpected(pid.error());
+  auto launched = start ? GetString(*record, "LaunchedAt", "") : std::unexpected(start.error());
+  auto launched_ms = launched ? ParseTimestamp(*launched) : std::unexpected(launched.error());
+  if (!launched_ms) {
+    spdlog::warn("ignoring unreadable launch record path={} error={}", record_path.string(),
+                 launched_ms.error().message());
+    return;
+  }
+  launch->job_id = *job_id;
+  launch->attempt = record->value("Attempt", int64_t{1});
+  launch->pid = static_cast<pid_t>(*pid);
+  launch->start_time = static_cast<uint64_t>(*start);
+  launch->launched_at_ms = *launched_ms;
+  launch->max_runtime_seconds = record->value("MaxRuntimeSeconds", int64_t{86400});
+  launch->backstop_deadline = SteadyFromUnixMillis(*launched_ms) +
+                              std::chrono::seconds(launch->max_runtime_seconds) +
+                              options_.backstop_grace;
+  if (record->contains("State")) {
+    bool succeeded = record->value("State", "") == Name(ObservedState::kSucceeded);
+    launch->ended = Observation{
+        .state = succeeded ? ObservedState::kSucceeded : ObservedState::kFailed,
+        .reason = record->value("Reason", ""),
+    };
+    if (record->contains("ExitCode")) launch->ended->exit_code = record->value("ExitCode", 0);
+  } else if (!launch->StillRunning()) {
+    launch->ended = UnwatchedEnd(launch->job_dir, launch->pid);
+  }
+  launches_[LaunchKey(launch->job_id, launch->attempt)] = std::move(launch);
 }
 
 std::map<std::string, std::string> LocalBackend::JobEnvironment(
@@ -203,6 +220,7 @@ std::map<std::string, std::string> LocalBackend::JobEnvironment(
       {"HOME", std::getenv("HOME") ? std::getenv("HOME") : "/"},
       {"TANDEM_API_URL", request.api_url},
       {"TANDEM_JOB_ID", request.job_id},
+      {"TANDEM_JOB_ATTEMPT", std::to_string(request.attempt)},
       {"TANDEM_JOB_TOKEN", request.job_token},
       {"TANDEM_JOB_ROOT", (request.job_dir / "root").string()},
       {"TANDEM_STOP_GRACE_SECONDS", std::to_string(options_.runtime_stop_grace.count())},
@@ -224,8 +242,8 @@ Result<LaunchInfo> LocalBackend::Launch(const LaunchRequest& request) {
   std::string context = fmt::format("launch job {}", request.job_id);
   std::lock_guard lock(mutex_);
 
-  // Step 1: a job launched before, running or ended, is not started again.
-  if (auto it = launches_.find(request.job_id); it != launches_.end()) {
+  // Step 1: an attempt launched before, running or ended, is not started again.
+  if (auto it = launches_.find(LaunchKey(request.job_id, request.attempt)); it != launches_.end()) {
     bool running = it->second->StillRunning();
     return LaunchInfo{.native_id = NativeId(it->second->pid),
                       .already_running = running,
@@ -260,12 +278,14 @@ std::optional<LaunchInfo> LocalBackend::AdoptUnrecordedLaunch(const LaunchReques
   // is not found here, so its job starts again. That needs a runtime whose
   // end never reached the store (killed, or its reports failed for the whole
   // retry window); closing it would take a record written before the spawn.
-  std::vector<pid_t> found =
-      FindSessionLeadersWithEnvironment(fmt::format("TANDEM_JOB_ID={}", request.job_id));
+  // The job root is the attempt's own, so an earlier attempt is never adopted.
+  std::vector<pid_t> found = FindSessionLeadersWithEnvironment(
+      fmt::format("TANDEM_JOB_ROOT={}", (request.job_dir / "root").string()));
   if (found.empty()) return std::nullopt;
 
   auto launch = std::make_shared<LaunchRecord>();
   launch->job_id = request.job_id;
+  launch->attempt = request.attempt;
   launch->job_dir = request.job_dir;
   launch->pid = found.front();
   launch->start_time = ProcessStartTime(launch->pid).value_or(0);
@@ -278,7 +298,7 @@ std::optional<LaunchInfo> LocalBackend::AdoptUnrecordedLaunch(const LaunchReques
     spdlog::warn("cannot record an adopted launch job={} pid={} error={}", request.job_id,
                  launch->pid, written.error().message());
   }
-  launches_[request.job_id] = launch;
+  launches_[LaunchKey(request.job_id, request.attempt)] = launch;
   spdlog::warn("found a running launch that its control plane did not record; adopting it "
                "job={} pid={}",
                request.job_id, launch->pid);
@@ -290,6 +310,7 @@ Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request, Chil
                                               bool write_record) {
   auto launch = std::make_shared<LaunchRecord>();
   launch->job_id = request.job_id;
+  launch->attempt = request.attempt;
   launch->job_dir = request.job_dir;
   launch->pid = child.pid();
   launch->start_time = ProcessStartTime(child.pid()).value_or(0);
@@ -304,16 +325,18 @@ Result<LaunchInfo> LocalBackend::RecordLaunch(const LaunchRequest& request, Chil
     return std::unexpected(written.error().WithContext(
         fmt::format("launch job {}", request.job_id)));
   }
-  launches_[request.job_id] = launch;
-  spdlog::info("job launched job={} backend=local pid={} job_dir={}", request.job_id, launch->pid,
-               request.job_dir.string());
+  launches_[LaunchKey(request.job_id, request.attempt)] = launch;
+  spdlog::info("job launched job={} attempt={} backend=local pid={} job_dir={}", request.job_id,
+               request.attempt, launch->pid, request.job_dir.string());
   wake_.notify_all();
   return LaunchInfo{.native_id = NativeId(launch->pid), .already_running = false};
 }
 
-Status LocalBackend::WriteLaunchRecord(const std::string& job_id) {
-  auto it = launches_.find(job_id);
-  if (it == launches_.end()) return NotFound(fmt::format("no launch of job {}", job_id));
+Status LocalBackend::WriteLaunchRecord(const std::string& job_id, int64_t attempt) {
+  auto it = launches_.find(LaunchKey(job_id, attempt));
+  if (it == launches_.end()) {
+    return NotFound(fmt::format("no launch of job {} attempt {}", job_id, attempt));
+  }
   return it->second->WriteRecord();
 }
 
@@ -321,7 +344,7 @@ std::shared_ptr<LocalBackend::LaunchRecord> LocalBackend::FindByPid(pid_t pid) {
   // A pid may appear in several records over time; prefer the live one, else
   // the latest launch.
   std::shared_ptr<LaunchRecord> found;
-  for (auto& [job_id, launch] : launches_) {
+  for (auto& [key, launch] : launches_) {
     if (launch->pid != pid) continue;
     if (!launch->ended) return launch;
     if (!found || launch->launched_at_ms > found->launched_at_ms) found = launch;
@@ -365,14 +388,15 @@ Result<Observation> LocalBackend::Describe(std::string_view native_id) {
         .reason = fmt::format("no job launched by the local backend has process id {}", pid),
     };
   }
-  if (launch->ended) return *launch->ended;
+  if (!launch->ended && !launch->child && !launch->StillRunning()) {
+    launch->ended = UnwatchedEnd(launch->job_dir, pid);
+  }
   // Our own child is reported Running until the reaper has collected its exit
   // status, so that the ExitCallback and Describe never disagree.
-  if (launch->child || launch->StillRunning()) {
-    return Observation{.state = ObservedState::kRunning};
-  }
-  launch->ended = UnwatchedEnd(launch->job_dir, pid);
-  return *launch->ended;
+  Observation observation =
+      launch->ended ? *launch->ended : Observation{.state = ObservedState::kRunning};
+  observation.attempt = launch->attempt;
+  return observation;
 }
 
 std::optional<Observation> LocalBackend::ReapIfExited(LaunchRecord& launch) {
@@ -382,6 +406,7 @@ std::optional<Observation> LocalBackend::ReapIfExited(LaunchRecord& launch) {
   SignalSession(launch.pid, SIGKILL);
   ExitStatus status = *launch.child->TryWait();
   Observation observation = EndedObservation(status);
+  observation.attempt = launch.attempt;
   if (launch.backstop_fired) {
     observation.reason = fmt::format(
         "killed after running longer than MaxRuntimeInSeconds of {} s plus {} s: {}",
@@ -398,7 +423,8 @@ void LocalBackend::ReaperLoop() {
     std::vector<std::pair<std::string, Observation>> exits;
     ReapWarmWorkers();
     SteadyTime now = std::chrono::steady_clock::now();
-    for (auto& [job_id, launch] : launches_) {
+    for (auto& [key, launch] : launches_) {
+      const std::string& job_id = launch->job_id;
       if (launch->ended) continue;
 
       // Step 1: collect exits of our own children.

@@ -2,7 +2,7 @@
 // the control plane on this machine.
 //
 // Launch starts `<tandem binary> train` with only TANDEM_API_URL,
-// TANDEM_JOB_ID, TANDEM_JOB_TOKEN, TANDEM_JOB_ROOT (job_dir/root),
+// TANDEM_JOB_ID, TANDEM_JOB_ATTEMPT, TANDEM_JOB_TOKEN, TANDEM_JOB_ROOT (job_dir/root),
 // TANDEM_STOP_GRACE_SECONDS, TANDEM_EXIT_FILE (job_dir/exit.json), PATH and
 // HOME, plus the request's environment.
 // TANDEM_TEST_DROP_EVENTS, a switch for tests only (runtime/events.h), is
@@ -11,16 +11,17 @@
 // error appended to job_dir/job.log.
 //
 // Before Launch returns it writes job_dir/launch.json:
-//   {"JobId", "Pid", "StartTime" (clock ticks since boot, from /proc/<pid>/stat),
-//    "LaunchedAt" (ISO 8601), "MaxRuntimeSeconds"}
+//   {"JobId", "Attempt", "Pid", "StartTime" (clock ticks since boot, from
+//    /proc/<pid>/stat), "LaunchedAt" (ISO 8601), "MaxRuntimeSeconds"}
 // and the reaper adds {"ExitCode" or "Signal", "Reason"} when the child ends.
 // A backend constructed later over the same jobs directory (a restarted
-// control plane) reads these files, so it can Describe and Stop jobs launched
-// by its predecessor. It tells a live launch from an unrelated process that
+// control plane) reads these files, in every directory under jobs_dir and in
+// the directories one level below (later attempts), so it can Describe and
+// Stop jobs launched by its predecessor. Launches are keyed by job and attempt. It tells a live launch from an unrelated process that
 // reuses the pid by comparing start times. A control plane killed between the
 // spawn and the write of launch.json leaves a running `tandem train` without a
-// record: a later Launch of that job finds it by its TANDEM_JOB_ID in /proc
-// and adopts it instead of starting a second one.
+// record: a later Launch of that attempt finds it by its TANDEM_JOB_ROOT in
+// /proc and adopts it instead of starting a second one.
 //
 // A reaper thread polls the children. When one of its own children ends, it
 // kills the rest of the job's session (user processes the runtime started)
@@ -122,8 +123,12 @@ class LocalBackend final : public Backend {
 
  private:
   struct LaunchRecord;
+  // Returns the key of launches_ for a job's attempt.
+  static std::string LaunchKey(std::string_view job_id, int64_t attempt);
   void ReaperLoop();
   void LoadLaunchRecords();
+  // Loads job_dir/launch.json into launches_ when it exists.
+  void LoadLaunchRecord(const std::filesystem::path& job_dir);
   std::shared_ptr<LaunchRecord> FindByPid(pid_t pid);
   // Returns the running `tandem train` of a job that has job.log but no
   // record, after recording it; nullopt when none runs. Requires mutex_.
@@ -139,8 +144,8 @@ class LocalBackend final : public Backend {
   // launch.json (the child is killed then).
   Result<LaunchInfo> RecordLaunch(const LaunchRequest& request, ChildProcess child,
                                   bool write_record = true);
-  // Writes launch.json of a job in launches_. Requires mutex_.
-  Status WriteLaunchRecord(const std::string& job_id);
+  // Writes launch.json of a job's attempt in launches_. Requires mutex_.
+  Status WriteLaunchRecord(const std::string& job_id, int64_t attempt);
   // Returns the environment of `tandem train` for the request's job.
   std::map<std::string, std::string> JobEnvironment(const LaunchRequest& request) const;
 
@@ -149,7 +154,7 @@ class LocalBackend final : public Backend {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool shutting_down_ = false;
-  std::map<std::string, std::shared_ptr<LaunchRecord>> launches_;  // by job id
+  std::map<std::string, std::shared_ptr<LaunchRecord>> launches_;  // by LaunchKey
   std::map<std::string, std::shared_ptr<WarmWorker>, std::less<>> warm_workers_;  // by worker id
   std::thread reaper_;
 };

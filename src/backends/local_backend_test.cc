@@ -344,6 +344,59 @@ TEST_F(LocalBackendTest, EndedLaunchIsNotStartedAgain) {
   EXPECT_EQ(Read(dir_ / "jobs" / "job-10" / "launches.txt"), "launched\n");
 }
 
+// A retried job's next attempt is a launch of its own, in its own directory,
+// and each attempt stays idempotent, also for a restarted backend.
+TEST_F(LocalBackendTest, LaterAttemptIsNewLaunch) {
+  auto backend = MakeBackend(Options());
+  auto first = backend->Launch(Request("job-20", "ok"));
+  ASSERT_TRUE(first) << first.error().message();
+  std::optional<Observation> first_exit = WaitForExit("job-20");
+  ASSERT_TRUE(first_exit);
+  EXPECT_EQ(first_exit->attempt, 1);
+  {
+    std::lock_guard lock(mutex_);
+    exits_.clear();
+  }
+
+  LaunchRequest retry = Request("job-20", "ok");
+  retry.attempt = 2;
+  retry.job_dir = AttemptDir(dir_ / "jobs", "job-20", 2);
+  EXPECT_EQ(retry.job_dir, dir_ / "jobs" / "job-20" / "attempt-2");
+  auto second = backend->Launch(retry);
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_FALSE(second->already_ended);
+  EXPECT_FALSE(second->already_running);
+  EXPECT_NE(second->native_id, first->native_id);
+  std::optional<Observation> second_exit = WaitForExit("job-20");
+  ASSERT_TRUE(second_exit);
+  EXPECT_EQ(second_exit->attempt, 2);
+  EXPECT_NE(Read(retry.job_dir / "env.txt").find("TANDEM_JOB_ATTEMPT=2\n"), std::string::npos);
+  EXPECT_NE(Read(dir_ / "jobs" / "job-20" / "env.txt").find("TANDEM_JOB_ATTEMPT=1\n"),
+            std::string::npos);
+
+  auto again = backend->Launch(retry);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->already_ended);
+  EXPECT_EQ(again->native_id, second->native_id);
+
+  backend.reset();
+  auto restarted = MakeBackend(Options());
+  auto first_again = restarted->Launch(Request("job-20", "ok"));
+  ASSERT_TRUE(first_again);
+  EXPECT_TRUE(first_again->already_ended);
+  EXPECT_EQ(first_again->native_id, first->native_id);
+  auto second_again = restarted->Launch(retry);
+  ASSERT_TRUE(second_again);
+  EXPECT_TRUE(second_again->already_ended);
+  EXPECT_EQ(second_again->native_id, second->native_id);
+  auto described = restarted->Describe(second->native_id);
+  ASSERT_TRUE(described);
+  EXPECT_EQ(described->attempt, 2);
+  EXPECT_EQ(described->state, ObservedState::kSucceeded);
+  EXPECT_EQ(Read(retry.job_dir / "launches.txt"), "launched\n");
+  EXPECT_EQ(Read(dir_ / "jobs" / "job-20" / "launches.txt"), "launched\n");
+}
+
 // A launch of an earlier backend ends unwatched; its runtime's exit file
 // still tells success from failure.
 TEST_F(LocalBackendTest, RestartedBackendReadsExitFile) {

@@ -126,7 +126,7 @@ Result<LaunchInfo> LocalBackend::LaunchOnWarmWorker(std::string_view worker_id,
     if (it == warm_workers_.end() || it->second->handing_off || it->second->child->HasExited()) {
       return FailedPrecondition(fmt::format("warm worker {} is gone", worker_id));
     }
-    if (launches_.contains(request.job_id)) {
+    if (launches_.contains(LaunchKey(request.job_id, request.attempt))) {
       return FailedPrecondition(
           fmt::format("job {} was launched before; it is not handed to warm worker {}",
                       request.job_id, worker_id));
@@ -182,10 +182,10 @@ Result<LaunchInfo> LocalBackend::LaunchOnWarmWorker(std::string_view worker_id,
   // Step 5: launch.json, written while the agent already runs the job,
   // because its fsync would otherwise add to every warm start.
   // NOTE: a control plane that crashes before this write loses track of the
-  // job, because the agent's /proc environment has no TANDEM_JOB_ID for
+  // job, because the agent's /proc environment has no TANDEM_JOB_ROOT for
   // AdoptUnrecordedLaunch to find.
   lock.lock();
-  if (Status written = WriteLaunchRecord(request.job_id); !written) {
+  if (Status written = WriteLaunchRecord(request.job_id, request.attempt); !written) {
     spdlog::error("cannot record a warm launch, killing it job={} pid={} error={}",
                   request.job_id, pid, written.error().message());
     SignalSession(pid, SIGKILL);

@@ -57,7 +57,12 @@ Result<std::string> ParseNativeId(std::string_view native_id) {
   return std::string(id);
 }
 
-std::string JobName(std::string_view job_id) { return fmt::format("tandem-{}", job_id); }
+// Returns the batch job name of a job's attempt: "tandem-<job id>", with
+// "-attempt-<N>" appended after the first attempt.
+std::string JobName(const LaunchRequest& request) {
+  if (request.attempt <= 1) return fmt::format("tandem-{}", request.job_id);
+  return fmt::format("tandem-{}-attempt-{}", request.job_id, request.attempt);
+}
 
 // Quotes `value` for a POSIX shell: inside single quotes only ' needs care.
 std::string ShellQuote(std::string_view value) {
@@ -214,7 +219,7 @@ Result<std::optional<std::string>> SlurmBackend::FindEarlierLaunch(
 
   TANDEM_ASSIGN_OR_RETURN(CommandOutput queued,
                           Run({options_.squeue_command, "--noheader", "--states=all",
-                               "--format=%i|%T", "--name", JobName(request.job_id)}));
+                               "--format=%i|%T", "--name", JobName(request)}));
   if (!queued.status.success()) {
     ErrorCode code = SaysControllerUnreachable(queued.output) ? ErrorCode::kUnavailable
                                                               : ErrorCode::kInternal;
@@ -248,6 +253,7 @@ std::map<std::string, std::string> SlurmBackend::JobEnvironment(const LaunchRequ
       {"HOME", command_environment_.at("HOME")},
       {"TANDEM_API_URL", request.api_url},
       {"TANDEM_JOB_ID", request.job_id},
+      {"TANDEM_JOB_ATTEMPT", std::to_string(request.attempt)},
       {"TANDEM_JOB_TOKEN", request.job_token},
       {"TANDEM_JOB_ROOT", (request.job_dir / "root").string()},
       {"TANDEM_STOP_GRACE_SECONDS", std::to_string(options_.runtime_stop_grace.count())},
@@ -303,7 +309,7 @@ std::vector<std::string> SlurmBackend::SbatchArgv(const LaunchRequest& request) 
   argv.insert(argv.end(), options_.extra_sbatch_args.begin(), options_.extra_sbatch_args.end());
   if (!options_.partition.empty()) argv.push_back("--partition=" + options_.partition);
   if (!options_.account.empty()) argv.push_back("--account=" + options_.account);
-  argv.push_back("--job-name=" + JobName(request.job_id));
+  argv.push_back("--job-name=" + JobName(request));
   argv.push_back("--nodes=1");
   argv.push_back("--ntasks=1");
   argv.push_back(fmt::format("--cpus-per-task={}", request.cpu_count));
@@ -364,6 +370,7 @@ Result<LaunchInfo> SlurmBackend::Launch(const LaunchRequest& request) {
   // Step 3: record the Slurm job id, so that a later Launch finds it even
   // after Slurm has forgotten the job.
   Json record = {{"JobId", request.job_id},
+                 {"Attempt", request.attempt},
                  {"SlurmJobId", *slurm_job_id},
                  {"KeepAliveSeconds", KeepAliveSeconds(request).value_or(0)},
                  {"MaxRuntimeSeconds", request.max_runtime_seconds}};
@@ -372,9 +379,10 @@ Result<LaunchInfo> SlurmBackend::Launch(const LaunchRequest& request) {
     spdlog::warn("cannot record Slurm job id job={} slurm_job_id={} error=\"{}\"", request.job_id,
                  *slurm_job_id, written.error().message());
   }
-  spdlog::info("job launched job={} backend=slurm slurm_job_id={} cpus={} memory_mib={} job_dir={}",
-               request.job_id, *slurm_job_id, request.cpu_count, request.memory_mib,
-               request.job_dir.string());
+  spdlog::info("job launched job={} attempt={} backend=slurm slurm_job_id={} cpus={} memory_mib={} "
+               "job_dir={}",
+               request.job_id, request.attempt, *slurm_job_id, request.cpu_count,
+               request.memory_mib, request.job_dir.string());
   return LaunchInfo{.native_id = NativeId(*slurm_job_id)};
 }
 

@@ -3,9 +3,9 @@
 //
 // Launch writes two files into job_dir and submits the second with sbatch.
 //   slurm-job.env (mode 0600) contains the job's environment as shell
-//     assignments: TANDEM_API_URL, TANDEM_JOB_ID, TANDEM_JOB_TOKEN,
-//     TANDEM_JOB_ROOT, TANDEM_STOP_GRACE_SECONDS, PATH, HOME and the
-//     request's environment.
+//     assignments: TANDEM_API_URL, TANDEM_JOB_ID, TANDEM_JOB_ATTEMPT,
+//     TANDEM_JOB_TOKEN, TANDEM_JOB_ROOT, TANDEM_STOP_GRACE_SECONDS, PATH,
+//     HOME and the request's environment.
 //   slurm-job.sh sources slurm-job.env, deletes it so that the token does
 //     not stay on disk, then execs `<tandem_binary> train`. A job that an
 //     administrator requeues by hand therefore fails at its second start.
@@ -14,12 +14,14 @@
 // reads it from the file on the node. The batch job is named
 // "tandem-<job id>" and requests one node, one task, the request's CPUs and
 // memory, and --time of MaxRuntimeInSeconds plus a margin (rounded up to
-// minutes). It gets --no-requeue, because retries are the control plane's
+// minutes). A later attempt of a retried job is named
+// "tandem-<job id>-attempt-<N>" and has a job_dir of its own, so it is a new
+// submission. It gets --no-requeue, because retries are the control plane's
 // (per RetryStrategy), and appends its output to job_dir/job.log. After
 // sbatch, job_dir/slurm-launch.json records the Slurm job id.
 //
-// Idempotent launch: a job whose slurm-launch.json exists, or whose batch job
-// name Slurm still lists (squeue), is not submitted again; Launch returns that
+// Idempotent launch: an attempt whose slurm-launch.json exists, or whose batch
+// job name Slurm still lists (squeue), is not submitted again; Launch returns that
 // Slurm job with already_running or already_ended set.
 //
 // Shared storage: job_dir (and the job root, channels and artifact store the

@@ -51,11 +51,13 @@ void LogEventReporter::Report(RuntimeEvent event) {
 }
 
 ControlPlaneEventReporter::ControlPlaneEventReporter(std::unique_ptr<ControlPlaneClient> client,
-                                                     RetryPolicy retry, const Clock& clock)
+                                                     RetryPolicy retry, const Clock& clock,
+                                                     std::optional<int64_t> attempt)
     : client_(std::move(client)),
       dropped_statuses_(DroppedStatusesForTests()),
       retry_(retry),
       clock_(clock),
+      attempt_(attempt),
       nonce_(RandomHex(6)) {
   sender_ = std::thread([this] { SendLoop(); });
 }
@@ -82,6 +84,7 @@ void ControlPlaneEventReporter::Report(RuntimeEvent event) {
       {"Message", TruncateMessage(std::move(event.message))},
       {"Details", event.details},
   };
+  if (attempt_) document["Attempt"] = *attempt_;
   if (!progress) {
     document["TrainingJobStatus"] = event.status;
     document["SecondaryStatus"] = event.secondary_status;

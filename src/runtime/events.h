@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -64,9 +65,12 @@ class LogEventReporter final : public EventReporter {
 // Unset, which is the only setting outside tests, it changes nothing.
 class ControlPlaneEventReporter final : public EventReporter {
  public:
-  // `client` is used only by the sender thread.
+  // `client` is used only by the sender thread. A set `attempt` (the job's
+  // TANDEM_JOB_ATTEMPT) goes into every event as Attempt, so that the control
+  // plane ignores this run's reports once the job has moved on to a retry.
   ControlPlaneEventReporter(std::unique_ptr<ControlPlaneClient> client, RetryPolicy retry,
-                            const Clock& clock = SystemClock::Instance());
+                            const Clock& clock = SystemClock::Instance(),
+                            std::optional<int64_t> attempt = std::nullopt);
   // Flushes for up to retry.window, then stops the sender thread.
   ~ControlPlaneEventReporter() override;
 
@@ -85,6 +89,7 @@ class ControlPlaneEventReporter final : public EventReporter {
   std::set<std::string, std::less<>> dropped_statuses_;  // from TANDEM_TEST_DROP_EVENTS
   RetryPolicy retry_;
   const Clock& clock_;
+  std::optional<int64_t> attempt_;
   std::string nonce_;
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -149,6 +149,27 @@ TEST(ControlPlaneEventReporterTest, ProgressHasNoStatusFields) {
   EXPECT_EQ(accepted[0]["Details"]["Round"], 3);
 }
 
+TEST(ControlPlaneEventReporterTest, AttemptSentWhenSet) {
+  EventStub stub;
+  auto reporter = std::make_unique<ControlPlaneEventReporter>(
+      std::make_unique<ControlPlaneClient>(stub.url(), "job-7", "job-secret"), FastRetry(),
+      SystemClock::Instance(), 2);
+  reporter->Report({.status = "InProgress", .secondary_status = "Training", .message = "m"});
+  reporter->Report({.message = "round 1"});
+  ASSERT_TRUE(reporter->Flush(seconds(10)));
+  std::vector<Json> accepted = stub.accepted();
+  ASSERT_EQ(accepted.size(), 2u);
+  EXPECT_EQ(accepted[0]["Attempt"], 2);
+  EXPECT_EQ(accepted[1]["Attempt"], 2);
+
+  EventStub plain_stub;
+  auto plain = MakeReporter(plain_stub.url(), FastRetry(), SystemClock::Instance());
+  plain->Report({.status = "InProgress", .secondary_status = "Training", .message = "m"});
+  ASSERT_TRUE(plain->Flush(seconds(10)));
+  ASSERT_EQ(plain_stub.accepted().size(), 1u);
+  EXPECT_FALSE(plain_stub.accepted()[0].contains("Attempt"));
+}
+
 TEST(ControlPlaneEventReporterTest, LongMessageTruncated) {
   EventStub stub;
   auto reporter = MakeReporter(stub.url(), FastRetry(), SystemClock::Instance());

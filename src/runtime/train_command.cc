@@ -105,7 +105,7 @@ int RunControlPlaneMode(const TrainSettings& settings, SteadyTime started, StopC
   }
   auto reporter = std::make_unique<ControlPlaneEventReporter>(
       std::make_unique<ControlPlaneClient>(settings.api_url, settings.job_id, settings.job_token),
-      settings.retry);
+      settings.retry, SystemClock::Instance(), settings.attempt);
 
   Result<jobs::JobSpec> spec =
       settings.spec_json.empty() ? FetchSpec(settings) : ParseSpecText(settings.spec_json);
@@ -168,6 +168,16 @@ Status ApplyEnvironment(TrainSettings& settings) {
           "TANDEM_STOP_GRACE_SECONDS: expected a whole number of seconds, got \"{}\"", grace));
     }
     settings.stop_grace = std::chrono::seconds(seconds);
+  }
+  std::string attempt = EnvOr("TANDEM_JOB_ATTEMPT");
+  if (!settings.attempt && !attempt.empty()) {
+    int64_t number = 0;
+    auto [end, error] = std::from_chars(attempt.data(), attempt.data() + attempt.size(), number);
+    if (error != std::errc() || end != attempt.data() + attempt.size() || number < 1) {
+      return InvalidArgument(fmt::format(
+          "TANDEM_JOB_ATTEMPT: expected an attempt number of 1 or more, got \"{}\"", attempt));
+    }
+    settings.attempt = number;
   }
   return Ok();
 }

@@ -14,6 +14,8 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/command.h"
@@ -29,6 +31,9 @@ struct TrainSettings {
   std::string api_url;    // TANDEM_API_URL
   std::string job_id;     // TANDEM_JOB_ID; non-empty selects control-plane mode
   std::string job_token;  // TANDEM_JOB_TOKEN
+  // TANDEM_JOB_ATTEMPT: the attempt this run is (1, 2, ...), sent with every
+  // event; nullopt when unset, as for runs launched before retries existed.
+  std::optional<int64_t> attempt;
   // The job's spec as JSON text, from a warm worker's hand-off; empty: the
   // spec is fetched from the control plane.
   std::string spec_json;
@@ -43,7 +48,7 @@ struct TrainSettings {
 
 // Fills the settings left empty from the environment (see TrainSettings).
 // Errors: kInvalidArgument naming TANDEM_STOP_GRACE_SECONDS when it is not a
-// non-negative integer.
+// non-negative integer, or TANDEM_JOB_ATTEMPT when it is not a positive one.
 Status ApplyEnvironment(TrainSettings& settings);
 
 // Runs one job in the mode the settings select and returns the exit code.

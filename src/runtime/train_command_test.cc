@@ -1,5 +1,6 @@
 #include "runtime/train_command.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -198,6 +199,34 @@ TEST(TrainCommandTest, BadStopGraceIsInvalid) {
   EXPECT_EQ(applied.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(applied.error().message(),
             "TANDEM_STOP_GRACE_SECONDS: expected a whole number of seconds, got \"soon\"");
+}
+
+TEST(TrainCommandTest, AttemptReadFromEnvironment) {
+  ::setenv("TANDEM_JOB_ATTEMPT", "3", 1);
+  TrainSettings settings;
+  Status applied = ApplyEnvironment(settings);
+  ::unsetenv("TANDEM_JOB_ATTEMPT");
+  ASSERT_TRUE(applied) << applied.error().message();
+  EXPECT_EQ(settings.attempt, 3);
+
+  TrainSettings unset;
+  ASSERT_TRUE(ApplyEnvironment(unset));
+  EXPECT_EQ(unset.attempt, std::nullopt);
+}
+
+TEST(TrainCommandTest, BadAttemptIsInvalid) {
+  for (const char* bad : {"0", "-1", "two", "2x"}) {
+    SCOPED_TRACE(bad);
+    ::setenv("TANDEM_JOB_ATTEMPT", bad, 1);
+    TrainSettings settings;
+    Status applied = ApplyEnvironment(settings);
+    ::unsetenv("TANDEM_JOB_ATTEMPT");
+    ASSERT_FALSE(applied);
+    EXPECT_EQ(applied.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(applied.error().message(),
+              fmt::format("TANDEM_JOB_ATTEMPT: expected an attempt number of 1 or more, got \"{}\"",
+                          bad));
+  }
 }
 
 }  // namespace
