@@ -1,99 +1,222 @@
-// HTTP/1.1 server on Boost.Beast.
+// HTTP/1.1 server on epoll, with Boost.Beast's parser (http_connection.h).
 //
-// Threading: one io_context per I/O thread, each run by exactly that thread,
-// so a connection's handlers never need a strand or a lock. Every io_context
-// has its own acceptor on a dup() of one listening socket. Whichever thread is
-// free accepts the next connection, and it serves that connection to the end.
+// Threading: one Worker per I/O thread, each with its own epoll instance that
+// only its thread waits on, so a connection's code never needs a lock. Every
+// epoll instance watches the one listening socket with EPOLLEXCLUSIVE: the
+// kernel wakes one waiting thread per new connection, and that thread serves
+// the connection to the end. A shared eventfd, written once by Stop(), wakes
+// every thread to exit.
+//
+// Timeouts: each connection has one deadline for its current wait. epoll_wait
+// returns at least every kTick, and the thread then closes the connections
+// whose deadline has passed, so a timeout fires up to kTick late.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
-#include <iterator>
-#include <limits>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "common/http.h"
+#include "common/http_connection.h"
 
 namespace tandem::http {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-using ErrorCodeT = boost::system::error_code;
+using internal::Clock;
+using internal::Connection;
+using internal::ServerState;
 
-constexpr uint32_t kHeaderLimitBytes = 16 * 1024;
-// After an error response that closes the connection, unread request bytes are
-// read and dropped (up to this many, for at most kLingerTime) so that the
-// client receives the response instead of a TCP reset.
-constexpr uint64_t kMaxLingerBytes = 64 * 1024 * 1024;
-constexpr std::chrono::seconds kLingerTime{5};
-constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::chrono::milliseconds kTick{250};
+constexpr int kMaxEvents = 128;
 
-bool IsQuietDisconnect(const ErrorCodeT& ec) {
-  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-         ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-         ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor;
-}
+std::string ErrnoText(int error) { return std::strerror(error); }
 
-// True for errors of Beast's HTTP parser, that is malformed requests.
-bool IsParseError(const ErrorCodeT& ec) {
-  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
-}
-
-Response ErrorResponse(int status, std::string message, std::string_view code) {
-  return Response::Json(status, {{"error", std::move(message)}, {"code", code}});
-}
-
-std::string_view ToStd(beast::string_view text) { return {text.data(), text.size()}; }
-
-// Server state shared with every session. Sessions keep a reference, which is
-// safe because Stop() destroys the io_contexts, and with them every session,
-// before the server goes away.
-class ServerState {
+// One I/O thread's epoll loop and the connections it serves.
+class Worker {
  public:
-  ServerState(ServerOptions options, Handler handler)
-      : options_(std::move(options)), handler_(std::move(handler)) {}
+  Worker(ServerState& state, int listen_fd, int wake_fd)
+      : state_(state), listen_fd_(listen_fd), wake_fd_(wake_fd) {}
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
-  const ServerOptions& options() const { return options_; }
-  bool draining() const { return draining_.load(std::memory_order_relaxed); }
-  void SetDraining() { draining_.store(true); }
-  void AddInFlight(int64_t delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
-  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
-  void CountConnection() { connections_.fetch_add(1, std::memory_order_relaxed); }
-  int64_t connections_accepted() const { return connections_.load(std::memory_order_relaxed); }
+  // Creates the epoll instance and registers the listening socket and the
+  // wake-up eventfd.
+  Status Init();
 
-  // Runs the handler; an exception becomes a 500 response and an ERROR log line.
-  Response Call(Request& request) const;
+  // Serves connections until the wake-up eventfd becomes readable.
+  void Run();
 
  private:
-  ServerOptions options_;
-  Handler handler_;
-  std::atomic<bool> draining_{false};
-  std::atomic<int64_t> in_flight_{0};
-  std::atomic<int64_t> connections_{0};
+  void Accept(Clock::time_point now);
+  void StopAccepting();
+  void Dispatch(Connection* connection, uint32_t events, Clock::time_point now);
+  void Sweep(Clock::time_point now);
+
+  ServerState& state_;
+  int listen_fd_;
+  int wake_fd_;
+  int epoll_fd_ = -1;
+  bool accepting_ = false;
+  // Set after an accept failure that retrying at once cannot fix (out of
+  // descriptors): accepting resumes at this time instead of spinning.
+  std::optional<Clock::time_point> resume_accept_at_;
+  // Tags that tell the listening socket and the eventfd apart from connections
+  // in epoll_event::data.ptr.
+  char listen_tag_ = 0;
+  char wake_tag_ = 0;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
 };
+
+Worker::~Worker() {
+  connections_.clear();  // closes every socket
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+Status Worker::Init() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return Internal(fmt::format("epoll_create1 failed: {}", ErrnoText(errno)));
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.ptr = &wake_tag_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
+    return Internal(fmt::format("epoll_ctl of the wake-up eventfd failed: {}", ErrnoText(errno)));
+  }
+  epoll_event listen{};
+  listen.events = EPOLLIN | EPOLLEXCLUSIVE;
+  listen.data.ptr = &listen_tag_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listen) != 0) {
+    return Internal(
+        fmt::format("epoll_ctl of the listening socket failed: {}", ErrnoText(errno)));
+  }
+  accepting_ = true;
+  return Ok();
+}
+
+void Worker::Run() {
+  std::array<epoll_event, kMaxEvents> events;
+  Clock::time_point next_sweep = Clock::now() + kTick;
+  while (true) {
+    int count = ::epoll_wait(epoll_fd_, events.data(), kMaxEvents, int(kTick.count()));
+    if (count < 0 && errno != EINTR) {
+      spdlog::error("http epoll_wait failed error={}", ErrnoText(errno));
+      std::this_thread::sleep_for(kTick);
+    }
+    Clock::time_point now = Clock::now();
+    for (int i = 0; i < count; ++i) {
+      void* tag = events[i].data.ptr;
+      if (tag == &wake_tag_) return;
+      if (tag == &listen_tag_) {
+        Accept(now);
+      } else {
+        Dispatch(static_cast<Connection*>(tag), events[i].events, now);
+      }
+    }
+    if (now >= next_sweep) {
+      Sweep(now);
+      next_sweep = now + kTick;
+    }
+  }
+}
+
+// Accepts one connection per wake-up, so that a burst of connects is spread
+// over the threads that are waiting instead of landing on the first one.
+void Worker::Accept(Clock::time_point now) {
+  int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    int error = errno;
+    if (state_.draining()) return StopAccepting();
+    if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR || error == ECONNABORTED ||
+        error == EPROTO) {
+      return;
+    }
+    spdlog::warn("http accept failed error={}", ErrnoText(error));
+    StopAccepting();
+    resume_accept_at_ = now + kTick;
+    return;
+  }
+  if (state_.draining()) {
+    ::close(fd);
+    return StopAccepting();
+  }
+  state_.CountConnection();
+  int no_delay = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof(no_delay));
+  auto connection = std::make_unique<Connection>(state_, fd, epoll_fd_, now);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = connection.get();
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    spdlog::warn("http epoll_ctl of a new connection failed error={}", ErrnoText(errno));
+    return;  // the connection's destructor closes the socket
+  }
+  Connection* key = connection.get();
+  connections_.emplace(key, std::move(connection));
+}
+
+// Takes the listening socket out of this thread's epoll instance. After
+// BeginDrain it stays readable (accept fails at once), so keeping it would spin.
+void Worker::StopAccepting() {
+  if (!accepting_) return;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+  accepting_ = false;
+}
+
+void Worker::Dispatch(Connection* connection, uint32_t events, Clock::time_point now) {
+  try {
+    connection->OnEvent(events, now);
+  } catch (const std::exception& e) {
+    // Handler exceptions are caught in ServerState::Call; this is the
+    // transport's own failure (e.g. std::bad_alloc), so only this connection goes.
+    spdlog::error("http connection failed with an exception error={}", e.what());
+    connection->Close();
+  }
+  if (connection->closed()) connections_.erase(connection);
+}
+
+void Worker::Sweep(Clock::time_point now) {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    it->second->CloseIfExpired(now);
+    if (it->second->closed()) {
+      it = connections_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (resume_accept_at_ && now >= *resume_accept_at_ && !state_.draining()) {
+    resume_accept_at_.reset();
+    epoll_event listen{};
+    listen.events = EPOLLIN | EPOLLEXCLUSIVE;
+    listen.data.ptr = &listen_tag_;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listen) == 0) accepting_ = true;
+  }
+}
 
 }  // namespace
 
 class Server::Impl {
  public:
   Impl(ServerOptions options, Handler handler) : state_(std::move(options), std::move(handler)) {}
+  ~Impl();
 
   Result<uint16_t> Start();
   void BeginDrain();
@@ -103,10 +226,8 @@ class Server::Impl {
 
  private:
   Result<tcp::endpoint> ResolveListenAddress() const;
-  void Accept(size_t index);
-  void RunThread(size_t index);
-
-  using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
+  Result<uint16_t> Listen(const tcp::endpoint& endpoint);
+  void CloseDescriptors();
 
   ServerState state_;
   const ServerOptions& options_ = state_.options();
@@ -114,244 +235,16 @@ class Server::Impl {
   std::mutex lifecycle_mutex_;  // guards the members below
   bool started_ = false;
   bool stopped_ = false;
-  int listen_fd_ = -1;  // owned by acceptors_[0]
-  std::vector<std::unique_ptr<asio::io_context>> contexts_;
-  std::vector<WorkGuard> work_guards_;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };
 
-namespace {
-
-// One client connection, alive while a pending asynchronous operation owns a
-// shared_ptr to it. Only its io_context's thread touches its members.
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(ServerState& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {}
-  ~Session() {
-    if (counted_) server_.AddInFlight(-1);
-  }
-
-  void ReadHeader() {
-    parser_.emplace();
-    parser_->header_limit(kHeaderLimitBytes);
-    // Judged in OnHeader, per path. Not boost::none, which Boost 1.74 compares
-    // as smaller than every Content-Length.
-    parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    stream_.expires_after(server_.options().idle_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
-  }
-
- private:
-  void BeginRequest() {
-    counted_ = true;
-    server_.AddInFlight(1);
-  }
-
-  void EndRequest() {
-    if (counted_) server_.AddInFlight(-1);
-    counted_ = false;
-  }
-
-  void OnHeader(ErrorCodeT ec, size_t /*bytes*/) {
-    if (ec) return OnReadError(ec);
-    BeginRequest();
-    const auto& header = parser_->get();
-
-    // Judge the declared body size before reading any of it.
-    size_t limit = server_.options().max_body_bytes;
-    if (server_.options().body_limit) {
-      limit = server_.options().body_limit(ToStd(header.method_string()), ToStd(header.target()));
-    }
-    if (auto length = parser_->content_length(); length && *length > limit) {
-      return FailAndClose(
-          ErrorResponse(413,
-                        fmt::format("request body of {} bytes exceeds the limit of {} bytes",
-                                    *length, limit),
-                        "payload_too_large"),
-          *length);
-    }
-    if (parser_->is_done()) return Handle();
-
-    body_limit_ = limit;
-    parser_->body_limit(limit);
-    auto expect = header.find(bhttp::field::expect);
-    if (expect != header.end() && beast::iequals(expect->value(), "100-continue")) {
-      return asio::async_write(
-          stream_, asio::buffer(kContinueResponse.data(), kContinueResponse.size()),
-          [self = shared_from_this()](ErrorCodeT write_ec, size_t) {
-            if (write_ec) return self->Close();
-            self->ReadBody();
-          });
-    }
-    ReadBody();
-  }
-
-  void ReadBody() {
-    stream_.expires_after(server_.options().idle_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
-  }
-
-  void OnBody(ErrorCodeT ec, size_t /*bytes*/) {
-    if (ec) return OnReadError(ec);
-    Handle();
-  }
-
-  void OnReadError(const ErrorCodeT& ec) {
-    if (ec == bhttp::error::body_limit) {
-      return FailAndClose(ErrorResponse(413,
-                                        fmt::format("request body exceeds the limit of {} bytes",
-                                                    body_limit_),
-                                        "payload_too_large"),
-                          kMaxLingerBytes);
-    }
-    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-      return FailAndClose(
-          ErrorResponse(431,
-                        fmt::format("request header exceeds the limit of {} bytes",
-                                    kHeaderLimitBytes),
-                        "invalid_argument"),
-          kMaxLingerBytes);
-    }
-    if (IsQuietDisconnect(ec) || !IsParseError(ec)) return Close();
-    FailAndClose(ErrorResponse(400, fmt::format("malformed HTTP request: {}", ec.message()),
-                               "invalid_argument"),
-                 kMaxLingerBytes);
-  }
-
-  // Builds the Request, runs the handler and writes its response.
-  void Handle() {
-    bhttp::request<bhttp::string_body> message = parser_->release();
-    Request request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    std::string_view target = ToStd(message.target());
-    std::optional<std::string> path = PercentDecode(target.substr(0, target.find_first_of("?#")));
-    bool keep_alive = message.keep_alive() && !server_.draining();
-    if (!path) {
-      return Write(ErrorResponse(400, fmt::format("invalid percent-encoding in path {}", target),
-                                 "invalid_argument"),
-                   keep_alive, false);
-    }
-    request.path = std::move(*path);
-    request.headers.reserve(std::distance(message.begin(), message.end()));
-    for (const auto& field : message) {
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    request.body = std::move(message.body());
-    Response response = server_.Call(request);
-    Write(std::move(response), keep_alive && !server_.draining(), request.method == "HEAD");
-  }
-
-  // Sends `response`; with `keep_alive`, reads the next request after it.
-  void Write(Response response, bool keep_alive, bool head_request) {
-    FillMessage(std::move(response), keep_alive, head_request);
-    stream_.expires_after(server_.options().idle_timeout);
-    asio::async_write(stream_, ResponseBuffers(),
-                      [self = shared_from_this(), keep_alive](ErrorCodeT ec, size_t) {
-                        self->EndRequest();
-                        if (ec || !keep_alive) return self->Close();
-                        self->ReadHeader();
-                      });
-  }
-
-  // Sends `response` with "Connection: close", then reads and drops up to
-  // `unread_bytes` of the request before closing.
-  void FailAndClose(Response response, uint64_t unread_bytes) {
-    FillMessage(std::move(response), false, false);
-    stream_.expires_after(kLingerTime);
-    asio::async_write(stream_, ResponseBuffers(),
-                      [self = shared_from_this(), unread_bytes](ErrorCodeT ec, size_t) {
-                        self->EndRequest();
-                        if (ec) return self->Close();
-                        ErrorCodeT ignored;
-                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                        self->Linger(std::min(unread_bytes, kMaxLingerBytes));
-                      });
-  }
-
-  void Linger(uint64_t remaining) {
-    if (remaining == 0) return Close();
-    linger_buffer_.resize(64 * 1024);
-    stream_.async_read_some(
-        asio::buffer(linger_buffer_.data(), std::min<uint64_t>(remaining, linger_buffer_.size())),
-        [self = shared_from_this(), remaining](ErrorCodeT ec, size_t bytes) {
-          if (ec) return self->Close();
-          self->Linger(remaining - std::min<uint64_t>(remaining, bytes));
-        });
-  }
-
-  // Writes the status line and headers of `response` into response_head_ and
-  // moves its body into response_body_. Both go out in one gathered write.
-  // Beast's message serializer, used before, cost about 9,000 more
-  // instructions per response (callgrind, bench/serving/results-2026-12-04.md).
-  void FillMessage(Response response, bool keep_alive, bool head_request) {
-    response_head_.clear();
-    response_body_.clear();
-    int status = response.status;
-    if (status < 100 || status > 599) {
-      spdlog::error("http handler returned an invalid status status={}", status);
-      response = ErrorResponse(500, "internal error: invalid HTTP status", "internal");
-      status = 500;
-    }
-    auto out = std::back_inserter(response_head_);
-    const bhttp::status code = bhttp::int_to_status(static_cast<unsigned>(status));
-    fmt::format_to(out, "HTTP/1.1 {} {}\r\n", status, ToStd(bhttp::obsolete_reason(code)));
-    if (!response.content_type.empty()) AppendHeader("Content-Type", response.content_type);
-    for (const auto& [name, value] : response.headers) AppendHeader(name, value);
-    if (!keep_alive) AppendHeader("Connection", "close");
-    // Content-Length is the size of the body a GET would get, also for HEAD.
-    bool bodiless_status = status < 200 || status == 204;
-    if (!bodiless_status) fmt::format_to(out, "Content-Length: {}\r\n", response.body.size());
-    response_head_.append("\r\n");
-    if (!head_request && !bodiless_status) response_body_ = std::move(response.body);
-  }
-
-  void AppendHeader(std::string_view name, std::string_view value) {
-    response_head_.append(name).append(": ").append(value).append("\r\n");
-  }
-
-  std::array<asio::const_buffer, 2> ResponseBuffers() const {
-    return {asio::buffer(response_head_), asio::buffer(response_body_)};
-  }
-
-  void Close() {
-    ErrorCodeT ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
-  }
-
-  ServerState& server_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::string response_head_;  // status line and headers of the response being written
-  std::string response_body_;  // its body
-  std::vector<char> linger_buffer_;
-  size_t body_limit_ = 0;
-  bool counted_ = false;  // this session counts one request in flight
-};
-
-}  // namespace
-
-Response ServerState::Call(Request& request) const {
-  try {
-    return handler_(request);
-  } catch (const std::exception& e) {
-    spdlog::error("http handler failed with an exception method={} path={} error={}",
-                  request.method, request.path, e.what());
-  } catch (...) {
-    spdlog::error("http handler failed with an unknown exception method={} path={}",
-                  request.method, request.path);
-  }
-  return ErrorResponse(500, "internal error while handling the request", "internal");
-}
+Server::Impl::~Impl() { CloseDescriptors(); }
 
 Result<tcp::endpoint> Server::Impl::ResolveListenAddress() const {
-  ErrorCodeT ec;
+  boost::system::error_code ec;
   asio::ip::address address = asio::ip::make_address(options_.host, ec);
   if (!ec) return tcp::endpoint(address, options_.port);
   asio::io_context context;
@@ -365,54 +258,68 @@ Result<tcp::endpoint> Server::Impl::ResolveListenAddress() const {
   return results.begin()->endpoint();
 }
 
+// Opens, binds and listens on a non-blocking socket; returns the bound port.
+Result<uint16_t> Server::Impl::Listen(const tcp::endpoint& endpoint) {
+  listen_fd_ = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        0);
+  int reuse = 1;
+  bool ok = listen_fd_ >= 0 &&
+            ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) == 0 &&
+            ::bind(listen_fd_, endpoint.data(), endpoint.size()) == 0 &&
+            ::listen(listen_fd_, SOMAXCONN) == 0;
+  if (!ok) {
+    int error = errno;
+    CloseDescriptors();
+    return Unavailable(fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port,
+                                   ErrnoText(error)));
+  }
+  sockaddr_storage bound{};
+  socklen_t length = sizeof(bound);
+  if (::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &length) != 0) {
+    int error = errno;
+    CloseDescriptors();
+    return Internal(fmt::format("getsockname of the listening socket failed: {}",
+                                ErrnoText(error)));
+  }
+  // sin_port and sin6_port sit at the same offset.
+  return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+void Server::Impl::CloseDescriptors() {
+  workers_.clear();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  listen_fd_ = wake_fd_ = -1;
+}
+
 Result<uint16_t> Server::Impl::Start() {
   std::lock_guard lock(lifecycle_mutex_);
   if (started_) return FailedPrecondition("http server was already started");
   TANDEM_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ResolveListenAddress());
 
-  // Step 1: bind and listen on the first thread's io_context.
+  // Step 1: bind and listen.
+  TANDEM_ASSIGN_OR_RETURN(uint16_t port, Listen(endpoint));
+
+  // Step 2: one worker per thread, all woken by one eventfd.
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    int error = errno;
+    CloseDescriptors();
+    return Internal(fmt::format("eventfd failed: {}", ErrnoText(error)));
+  }
   size_t thread_count = static_cast<size_t>(std::max(1, options_.threads));
   for (size_t i = 0; i < thread_count; ++i) {
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
-  }
-  auto listener = std::make_unique<tcp::acceptor>(*contexts_[0]);
-  ErrorCodeT ec;
-  listener->open(endpoint.protocol(), ec);
-  if (!ec) listener->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) listener->bind(endpoint, ec);
-  if (!ec) listener->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    listener.reset();  // before its io_context
-    contexts_.clear();
-    return Unavailable(fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port,
-                                   ec.message()));
-  }
-  uint16_t port = listener->local_endpoint().port();
-  listen_fd_ = listener->native_handle();
-  acceptors_.push_back(std::move(listener));
-
-  // Step 2: give every other thread an acceptor on a duplicate descriptor.
-  for (size_t i = 1; i < thread_count; ++i) {
-    int fd = ::dup(listen_fd_);
-    if (fd < 0) {
-      int dup_errno = errno;
-      acceptors_.clear();
-      contexts_.clear();
-      return Internal(fmt::format("dup of the listening socket failed: {}",
-                                  std::strerror(dup_errno)));
+    auto worker = std::make_unique<Worker>(state_, listen_fd_, wake_fd_);
+    if (Status status = worker->Init(); !status) {
+      CloseDescriptors();
+      return std::unexpected(status.error());
     }
-    auto acceptor = std::make_unique<tcp::acceptor>(*contexts_[i]);
-    acceptor->assign(endpoint.protocol(), fd);
-    acceptors_.push_back(std::move(acceptor));
+    workers_.push_back(std::move(worker));
   }
 
-  // Step 3: start accepting and run the threads.
-  for (size_t i = 0; i < thread_count; ++i) {
-    work_guards_.push_back(asio::make_work_guard(*contexts_[i]));
-    Accept(i);
-  }
-  for (size_t i = 0; i < thread_count; ++i) {
-    threads_.emplace_back([this, i] { RunThread(i); });
+  // Step 3: run the threads.
+  for (auto& worker : workers_) {
+    threads_.emplace_back([&worker = *worker] { worker.Run(); });
   }
   started_ = true;
   spdlog::info("http server listening host={} port={} threads={}", options_.host, port,
@@ -420,45 +327,13 @@ Result<uint16_t> Server::Impl::Start() {
   return port;
 }
 
-void Server::Impl::Accept(size_t index) {
-  acceptors_[index]->async_accept(*contexts_[index], [this, index](ErrorCodeT ec,
-                                                                   tcp::socket socket) {
-    if (state_.draining() || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Typically out of file descriptors: back off briefly instead of spinning.
-      spdlog::warn("http accept failed error={}", ec.message());
-      auto timer = std::make_shared<asio::steady_timer>(*contexts_[index],
-                                                        std::chrono::milliseconds(50));
-      timer->async_wait([this, index, timer](ErrorCodeT) { Accept(index); });
-      return;
-    }
-    state_.CountConnection();
-    ErrorCodeT ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<Session>(state_, std::move(socket))->ReadHeader();
-    Accept(index);
-  });
-}
-
-void Server::Impl::RunThread(size_t index) {
-  while (true) {
-    try {
-      contexts_[index]->run();
-      return;
-    } catch (const std::exception& e) {
-      spdlog::error("http server thread caught an exception thread={} error={}", index,
-                    e.what());
-    }
-  }
-}
-
 void Server::Impl::BeginDrain() {
   std::lock_guard lock(lifecycle_mutex_);
   if (!started_ || stopped_ || state_.draining()) return;
   state_.SetDraining();
   // Shutting down a listening socket stops it listening on Linux: new connects
-  // are refused at once and every pending accept fails, on whatever thread.
-  // The io_contexts may be busy in handlers, so nothing is posted to them.
+  // are refused at once, and the next accept on each thread fails, which makes
+  // that thread stop watching the socket.
   if (::shutdown(listen_fd_, SHUT_RD) != 0) {
     spdlog::warn("http drain could not stop listening errno={}", errno);
   }
@@ -473,14 +348,14 @@ void Server::Impl::Stop() {
   }
   stopped_ = true;
   state_.SetDraining();
-  for (auto& context : contexts_) context->stop();
+  uint64_t one = 1;
+  if (::write(wake_fd_, &one, sizeof(one)) != sizeof(one)) {
+    spdlog::error("http server could not wake its threads errno={}", errno);
+  }
   for (auto& thread : threads_) thread.join();
   threads_.clear();
-  work_guards_.clear();
-  acceptors_.clear();
-  // Destroying an io_context destroys its pending handlers and so the sessions
-  // they hold, which closes their sockets.
-  contexts_.clear();
+  // Destroying the workers destroys their connections, which closes the sockets.
+  CloseDescriptors();
   spdlog::info("http server stopped");
 }
 
