@@ -116,6 +116,23 @@ TEST(InferRequestReader, DeclinesOtherBodies) {
       R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1]}],
           "outputs": [{"name": "prediction", "parameters": {"binary_data": true}}]})",
       R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1]}]} trailing)",
+      // Invalid JSON of every kind.
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1]}]}})",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1]}]}{})",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1]}],})",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1,]}]})",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1 2]}]})",
+      R"({"inputs": [{"name": "f" "datatype": "FP32", "shape": [1], "data": [1]}]})",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [01]}]})",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1.]}]})",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [+1]}]})",
+      R"({"inputs": [{"name": "f", "datatype": "BYTES", "shape": [1], "data": ["a\x"]}]})",
+      std::string(R"({"inputs": [{"name": "f", "datatype": "BYTES", "shape": [1], "data": [")") +
+          "\xff" + R"("]}]})",
+      R"({"inputs": [{"name": "f", "datatype": "BYTES", "shape": [1], "data": ["a)",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1]}])",
+      R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [tru]}]})",
+      R"({"inputs": [{"name": "f", "datatype": "BOOL", "shape": [1], "data": [nul]}]})",
   };
   for (const std::string& body : bodies) {
     EXPECT_FALSE(ReadCommonInferRequest(body).has_value()) << body;
@@ -147,6 +164,43 @@ TEST(InferRequestReader, ReusedRequestEqualsFreshRead) {
     ASSERT_EQ(read, fresh.has_value()) << body;
     if (read) ExpectSameRequest(reused, *fresh, body);
   }
+}
+
+// Common bodies with random bytes deleted, replaced or inserted, which are
+// mostly invalid JSON: whatever the reader returns, the full parser must
+// accept and read the same.
+TEST(InferRequestReader, MutatedBodiesMatchFullParser) {
+  const std::vector<std::string> seeds = {
+      std::string(kRawRecord),
+      R"({"id": "r1", "inputs": [{"name": "f", "shape": [2, 2], "datatype": "FP32",
+          "data": [1.5, null, -3, 4e2]}], "outputs": [{"name": "prediction"}]})",
+      R"({"inputs": [{"name": "s", "datatype": "BYTES", "shape": [2], "data": ["a\u00e9\"", null]}]})",
+  };
+  constexpr std::string_view kBytes = "{}[]\",:\\ 0123456789.eE+-truefalsn\x01\x80\xff";
+  std::mt19937_64 random(20261205);
+  int read = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string body = seeds[random() % seeds.size()];
+    const int edits = 1 + static_cast<int>(random() % 3);
+    for (int edit = 0; edit < edits && !body.empty(); ++edit) {
+      const size_t at = random() % body.size();
+      const char byte = kBytes[random() % kBytes.size()];
+      switch (random() % 3) {
+        case 0:
+          body.erase(at, 1);
+          break;
+        case 1:
+          body[at] = byte;
+          break;
+        default:
+          body.insert(body.begin() + static_cast<ptrdiff_t>(at), byte);
+          break;
+      }
+    }
+    if (CheckBody(body)) ++read;
+  }
+  // Some edits keep the body valid (a digit for a digit, a space added).
+  EXPECT_GT(read, 100);
 }
 
 // Random single-row bodies in the common form, with numbers of every shape:
