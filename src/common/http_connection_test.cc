@@ -11,8 +11,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/http.h"
 
@@ -115,6 +119,9 @@ class HttpConnectionTest : public ::testing::Test {
   void SetUp() override {
     router_.Add("GET", "/ping", [](Request&) { return Response::Text(200, "pong"); });
     router_.Add("POST", "/echo", [](Request& r) { return Response::Text(200, r.body); });
+    router_.Add("GET", "/thread", [](Request&) {
+      return Response::Text(200, std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())));
+    });
     router_.Add("GET", "/large", [](Request&) {
       std::string body(kLargeBodyBytes, 'x');
       for (size_t i = 0; i < body.size(); i += 4096) body[i] = char('a' + (i / 4096) % 26);
@@ -315,6 +322,20 @@ TEST_F(HttpConnectionTest, HttpOneZeroClosesAfterResponse) {
   EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
   EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << reply;
   EXPECT_TRUE(reply.ends_with("pong")) << reply;
+}
+
+TEST_F(HttpConnectionTest, ConnectionsSpreadOverThreads) {
+  uint16_t port = StartServer({.threads = 2});
+  std::vector<std::unique_ptr<RawSocket>> sockets;
+  std::set<std::string> threads;
+  for (int i = 0; i < 4; ++i) {
+    sockets.push_back(std::make_unique<RawSocket>(port));
+    ASSERT_TRUE(sockets.back()->Send("GET /thread HTTP/1.1\r\n\r\n"));
+    std::string reply = sockets.back()->ReceiveResponse();
+    ASSERT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
+    threads.insert(reply.substr(reply.find("\r\n\r\n") + 4));
+  }
+  EXPECT_EQ(threads.size(), 2u);
 }
 
 TEST_F(HttpConnectionTest, HeadGetsLengthWithoutBody) {

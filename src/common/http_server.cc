@@ -2,10 +2,13 @@
 //
 // Threading: one Worker per I/O thread, each with its own epoll instance that
 // only its thread waits on, so a connection's code never needs a lock. Every
-// epoll instance watches the one listening socket with EPOLLEXCLUSIVE: the
-// kernel wakes one waiting thread per new connection, and that thread serves
-// the connection to the end. A shared eventfd, written once by Stop(), wakes
-// every thread to exit.
+// epoll instance watches the one listening socket with EPOLLEXCLUSIVE, and the
+// kernel wakes one waiting thread per new connection. That thread hands the
+// socket to the worker with the fewest connections that is not running a
+// handler (itself on a tie), which serves it to the end. Without the hand-off
+// one thread took all 16 connections of a wrk run, because it was back in
+// epoll_wait before the next connect arrived. A shared eventfd, written once
+// by Stop(), wakes every thread to exit.
 //
 // Timeouts: each connection has one deadline for its current wait. epoll_wait
 // returns at least every kTick, and the thread then closes the connections
@@ -53,21 +56,30 @@ std::string ErrnoText(int error) { return std::strerror(error); }
 // One I/O thread's epoll loop and the connections it serves.
 class Worker {
  public:
-  Worker(ServerState& state, int listen_fd, int wake_fd)
-      : state_(state), listen_fd_(listen_fd), wake_fd_(wake_fd) {}
+  // `peers` lists every worker of the server, this one included; it must not
+  // change once Run() has started.
+  Worker(ServerState& state, int listen_fd, int wake_fd,
+         const std::vector<std::unique_ptr<Worker>>& peers)
+      : state_(state), listen_fd_(listen_fd), wake_fd_(wake_fd), peers_(peers) {}
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Creates the epoll instance and registers the listening socket and the
-  // wake-up eventfd.
+  // Creates the epoll instance and the hand-off eventfd, and registers them,
+  // the listening socket and the wake-up eventfd.
   Status Init();
 
   // Serves connections until the wake-up eventfd becomes readable.
   void Run();
 
+  // Queues the accepted socket `fd` for this worker to serve. Any thread.
+  void HandOff(int fd);
+
  private:
   void Accept(Clock::time_point now);
+  Worker& PickWorker();
+  void AdoptHandedOff(Clock::time_point now);
+  void Adopt(int fd, Clock::time_point now);
   void StopAccepting();
   void Dispatch(Connection* connection, uint32_t events, Clock::time_point now);
   void Sweep(Clock::time_point now);
@@ -75,20 +87,32 @@ class Worker {
   ServerState& state_;
   int listen_fd_;
   int wake_fd_;
+  const std::vector<std::unique_ptr<Worker>>& peers_;
   int epoll_fd_ = -1;
+  int handoff_fd_ = -1;  // eventfd that HandOff() writes
+  std::mutex handoff_mutex_;
+  std::vector<int> handed_off_;  // guarded by handoff_mutex_
+  // Read by other workers' PickWorker(): connections served or queued here,
+  // and whether this thread is handling a connection event (a handler runs
+  // inside one).
+  std::atomic<int64_t> load_{0};
+  std::atomic<bool> busy_{false};
   bool accepting_ = false;
   // Set after an accept failure that retrying at once cannot fix (out of
   // descriptors): accepting resumes at this time instead of spinning.
   std::optional<Clock::time_point> resume_accept_at_;
-  // Tags that tell the listening socket and the eventfd apart from connections
-  // in epoll_event::data.ptr.
+  // Tags that tell the listening socket and the two eventfds apart from
+  // connections in epoll_event::data.ptr.
   char listen_tag_ = 0;
   char wake_tag_ = 0;
+  char handoff_tag_ = 0;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
 };
 
 Worker::~Worker() {
   connections_.clear();  // closes every socket
+  for (int fd : handed_off_) ::close(fd);
+  if (handoff_fd_ >= 0) ::close(handoff_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
@@ -100,6 +124,14 @@ Status Worker::Init() {
   wake.data.ptr = &wake_tag_;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
     return Internal(fmt::format("epoll_ctl of the wake-up eventfd failed: {}", ErrnoText(errno)));
+  }
+  handoff_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (handoff_fd_ < 0) return Internal(fmt::format("eventfd failed: {}", ErrnoText(errno)));
+  epoll_event handoff{};
+  handoff.events = EPOLLIN;
+  handoff.data.ptr = &handoff_tag_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, handoff_fd_, &handoff) != 0) {
+    return Internal(fmt::format("epoll_ctl of the hand-off eventfd failed: {}", ErrnoText(errno)));
   }
   epoll_event listen{};
   listen.events = EPOLLIN | EPOLLEXCLUSIVE;
@@ -127,6 +159,8 @@ void Worker::Run() {
       if (tag == &wake_tag_) return;
       if (tag == &listen_tag_) {
         Accept(now);
+      } else if (tag == &handoff_tag_) {
+        AdoptHandedOff(now);
       } else {
         Dispatch(static_cast<Connection*>(tag), events[i].events, now);
       }
@@ -138,8 +172,7 @@ void Worker::Run() {
   }
 }
 
-// Accepts one connection per wake-up, so that a burst of connects is spread
-// over the threads that are waiting instead of landing on the first one.
+// Accepts one connection per wake-up and passes it to PickWorker()'s worker.
 void Worker::Accept(Clock::time_point now) {
   int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) {
@@ -161,12 +194,66 @@ void Worker::Accept(Clock::time_point now) {
   state_.CountConnection();
   int no_delay = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof(no_delay));
+  Worker& worker = PickWorker();
+  if (&worker == this) {
+    load_.fetch_add(1, std::memory_order_relaxed);
+    return Adopt(fd, now);
+  }
+  worker.HandOff(fd);
+}
+
+// Returns the worker with the fewest connections among those not handling an
+// event now, preferring this one on a tie. A thread stuck in a slow handler
+// so gets no new connections while another thread is free.
+Worker& Worker::PickWorker() {
+  Worker* best = this;
+  int64_t best_load = load_.load(std::memory_order_relaxed);
+  for (const auto& peer : peers_) {
+    if (peer.get() == this || peer->busy_.load(std::memory_order_relaxed)) continue;
+    int64_t load = peer->load_.load(std::memory_order_relaxed);
+    if (load < best_load) {
+      best = peer.get();
+      best_load = load;
+    }
+  }
+  return *best;
+}
+
+void Worker::HandOff(int fd) {
+  load_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(handoff_mutex_);
+    handed_off_.push_back(fd);
+  }
+  uint64_t one = 1;
+  if (::write(handoff_fd_, &one, sizeof(one)) != sizeof(one)) {
+    // Only an overflowing counter fails, and then a wake-up is pending anyway.
+    spdlog::warn("http hand-off eventfd write failed error={}", ErrnoText(errno));
+  }
+}
+
+void Worker::AdoptHandedOff(Clock::time_point now) {
+  uint64_t count = 0;
+  if (::read(handoff_fd_, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+    spdlog::warn("http hand-off eventfd read failed error={}", ErrnoText(errno));
+  }
+  std::vector<int> sockets;
+  {
+    std::lock_guard lock(handoff_mutex_);
+    sockets.swap(handed_off_);
+  }
+  for (int fd : sockets) Adopt(fd, now);
+}
+
+// Starts serving the accepted socket `fd`, already counted in load_.
+void Worker::Adopt(int fd, Clock::time_point now) {
   auto connection = std::make_unique<Connection>(state_, fd, epoll_fd_, now);
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.ptr = connection.get();
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
     spdlog::warn("http epoll_ctl of a new connection failed error={}", ErrnoText(errno));
+    load_.fetch_sub(1, std::memory_order_relaxed);
     return;  // the connection's destructor closes the socket
   }
   Connection* key = connection.get();
@@ -182,6 +269,7 @@ void Worker::StopAccepting() {
 }
 
 void Worker::Dispatch(Connection* connection, uint32_t events, Clock::time_point now) {
+  busy_.store(true, std::memory_order_relaxed);
   try {
     connection->OnEvent(events, now);
   } catch (const std::exception& e) {
@@ -190,7 +278,11 @@ void Worker::Dispatch(Connection* connection, uint32_t events, Clock::time_point
     spdlog::error("http connection failed with an exception error={}", e.what());
     connection->Close();
   }
-  if (connection->closed()) connections_.erase(connection);
+  busy_.store(false, std::memory_order_relaxed);
+  if (connection->closed()) {
+    connections_.erase(connection);
+    load_.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void Worker::Sweep(Clock::time_point now) {
@@ -198,6 +290,7 @@ void Worker::Sweep(Clock::time_point now) {
     it->second->CloseIfExpired(now);
     if (it->second->closed()) {
       it = connections_.erase(it);
+      load_.fetch_sub(1, std::memory_order_relaxed);
     } else {
       ++it;
     }
@@ -309,7 +402,7 @@ Result<uint16_t> Server::Impl::Start() {
   }
   size_t thread_count = static_cast<size_t>(std::max(1, options_.threads));
   for (size_t i = 0; i < thread_count; ++i) {
-    auto worker = std::make_unique<Worker>(state_, listen_fd_, wake_fd_);
+    auto worker = std::make_unique<Worker>(state_, listen_fd_, wake_fd_, workers_);
     if (Status status = worker->Init(); !status) {
       CloseDescriptors();
       return std::unexpected(status.error());
@@ -332,8 +425,8 @@ void Server::Impl::BeginDrain() {
   if (!started_ || stopped_ || state_.draining()) return;
   state_.SetDraining();
   // Shutting down a listening socket stops it listening on Linux: new connects
-  // are refused at once, and the next accept on each thread fails, which makes
-  // that thread stop watching the socket.
+  // are refused at once. A thread woken for the socket then fails to accept
+  // and stops watching it.
   if (::shutdown(listen_fd_, SHUT_RD) != 0) {
     spdlog::warn("http drain could not stop listening errno={}", errno);
   }
