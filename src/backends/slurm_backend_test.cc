@@ -47,6 +47,7 @@ if [ "$2" = --warm-agent ]; then
 fi
 echo "first line of user code"
 echo "job $TANDEM_JOB_ID token length ${#TANDEM_JOB_TOKEN} root $TANDEM_JOB_ROOT"
+echo "attempt $TANDEM_JOB_ATTEMPT"
 case "$TEST_MODE" in
   succeed) exit 0 ;;
   fail)
@@ -325,6 +326,68 @@ TEST_F(SlurmBackendTest, ScancelBehindBackendIsReported) {
   EXPECT_EQ(ended.state, ObservedState::kFailed);
   EXPECT_EQ(ended.cause, EndCause::kCancelled);
   EXPECT_THAT(ended.reason, HasSubstr("CANCELLED"));
+}
+
+// Sets the test cluster's node DOWN, and back when the test ends, pass or fail,
+// so that later tests find it idle.
+class DownNode {
+ public:
+  DownNode() {
+    std::string names = Shell("sinfo --noheader --format=%N");
+    node_ = names.substr(0, names.find_first_of(" \n"));
+  }
+  ~DownNode() { Resume(); }
+  const std::string& name() const { return node_; }
+  std::string Down() {
+    return Shell("scontrol update nodename=" + node_ + " state=down reason=tandem-retry-test");
+  }
+  void Resume() {
+    if (!node_.empty()) Shell("scontrol update nodename=" + node_ + " state=resume");
+  }
+
+ private:
+  std::string node_;
+};
+
+// A real node failure: the node goes DOWN under a running batch job, which
+// has --no-requeue, so Slurm ends it NODE_FAIL. The job's next attempt is a
+// batch job of its own that runs once the node is back.
+TEST_F(SlurmBackendTest, NodeFailureThenNextAttemptRuns) {
+  DownNode node;
+  ASSERT_FALSE(node.name().empty()) << "sinfo listed no node";
+  std::string first = Launch(Request("job-node-fail", "sleep"));
+  ASSERT_FALSE(first.empty());
+  WaitRunning(first);
+  ASSERT_TRUE(WaitForLog("job-node-fail", "attempt 1"));
+
+  EXPECT_EQ(node.Down(), "");
+  Observation interrupted = WaitEnded(first);
+  EXPECT_EQ(interrupted.state, ObservedState::kFailed);
+  EXPECT_EQ(interrupted.cause, EndCause::kInterrupted);
+  EXPECT_THAT(interrupted.reason, HasSubstr("NODE_FAIL"));
+  node.Resume();
+
+  LaunchRequest retry = Request("job-node-fail", "succeed");
+  retry.attempt = 2;
+  retry.job_dir = AttemptDir(dir_, "job-node-fail", 2);
+  std::string second = Launch(retry);
+  ASSERT_FALSE(second.empty());
+  EXPECT_NE(second, first);
+  EXPECT_THAT(Shell("scontrol show job -o " + SlurmId(second)),
+              HasSubstr("JobName=tandem-job-node-fail-attempt-2"));
+  Observation done = WaitEnded(second, seconds(120));
+  EXPECT_EQ(done.state, ObservedState::kSucceeded) << done.reason;
+  EXPECT_THAT(ReadFile(retry.job_dir / "job.log").value_or(""), HasSubstr("attempt 2"));
+
+  // Each attempt stays idempotent: neither is submitted again.
+  Result<LaunchInfo> again = backend().Launch(retry);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->native_id, second);
+  EXPECT_TRUE(again->already_ended);
+  Result<LaunchInfo> first_again = backend().Launch(Request("job-node-fail", "sleep"));
+  ASSERT_TRUE(first_again) << first_again.error().message();
+  EXPECT_EQ(first_again->native_id, first);
+  EXPECT_TRUE(first_again->already_ended);
 }
 
 TEST_F(SlurmBackendTest, TimeLimitIsMaxRuntimeExceeded) {

@@ -6,7 +6,9 @@
 // and both must train the same model.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <regex>
 #include <thread>
 
@@ -165,6 +167,135 @@ TEST(SlurmEndToEnd, WarmPoolReusesTheAllocation) {
   EXPECT_EQ(slurm_id(second), slurm_id(first) + ".0");
   first_job = plane.WaitForJob(first, std::chrono::seconds(10));
   EXPECT_EQ(first_job["WarmPoolStatus"].value("ReusedByJob", ""), second) << first_job.dump(2);
+}
+
+// Runs a shell command line with the test cluster's SLURM_CONF; returns its output.
+std::string Shell(const std::string& command) {
+  std::string line = "SLURM_CONF='" + SlurmConf() + "' " + command + " 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(line.c_str(), "r");
+  if (!pipe) return output;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  ::pclose(pipe);
+  return output;
+}
+
+// The cluster's one node, set DOWN on request and resumed when the test ends,
+// pass or fail, so that later tests find it idle.
+class DownNode {
+ public:
+  DownNode() {
+    std::string names = Shell("sinfo --noheader --format=%N");
+    node_ = names.substr(0, names.find_first_of(" \n"));
+  }
+  ~DownNode() { Resume(); }
+  const std::string& name() const { return node_; }
+  std::string Down() {
+    return Shell("scontrol update nodename=" + node_ + " state=down reason=tandem-retry-test");
+  }
+  void Resume() {
+    if (!node_.empty()) Shell("scontrol update nodename=" + node_ + " state=resume");
+  }
+
+ private:
+  std::string node_;
+};
+
+// Polls the job (at most `limit`, 200 ms apart) until `done` holds; returns its last JSON.
+Json PollJob(const ControlPlane& plane, const std::string& job_id,
+             const std::function<bool(const Json&)>& done, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  Json job;
+  while (std::chrono::steady_clock::now() < deadline) {
+    Result<http::Response> response = plane.Call("GET", "/api/v1/jobs/" + job_id);
+    if (response && response->status == 200) {
+      job = Json::parse(response->body);
+      if (done(job)) return job;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return job;
+}
+
+// A real node failure: the node goes DOWN while the flights job runs on
+// Slurm, which ends the batch job NODE_FAIL. The spec's RetryStrategy makes
+// tandem run the job again as attempt 2 once the node is back, and that
+// attempt completes and registers the model.
+TEST(SlurmEndToEnd, NodeFailureIsRetried) {
+  ASSERT_FALSE(SlurmConf().empty())
+      << "TANDEM_TEST_SLURM_CONF is not set: run this test through ctest, which starts the "
+         "Slurm cluster (fixture `slurm`)";
+  DownNode node;
+  ASSERT_FALSE(node.name().empty()) << "sinfo listed no node";
+  TempDir config_dir;
+  ControlPlane plane({"--config", WriteConfig(config_dir.path()).string(),
+                      "--reconcile-interval-seconds", "1", "--reconcile-quiet-seconds", "0"});
+  ASSERT_TRUE(plane.started()) << plane.ServerLog();
+
+  Json spec = Json::parse(*ReadFile(kSourceDir / "examples/flights/job-small.json"));
+  for (Json& channel : spec["InputDataConfig"]) {
+    std::string relative = channel["DataSource"]["FileDataSource"]["Path"];
+    channel["DataSource"]["FileDataSource"]["Path"] =
+        (kSourceDir / "examples/flights" / relative).lexically_normal().string();
+  }
+  spec["TrainingJobName"] = "flights-delay-small-retried";
+  spec["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
+  std::filesystem::path spec_path = config_dir.path() / "retried.json";
+  ASSERT_TRUE(WriteFileAtomic(spec_path, spec.dump(2)));
+  std::string job_id = Submit(plane, spec_path);
+  ASSERT_FALSE(job_id.empty());
+
+  // Step 1: the first attempt's batch job runs; then its node fails.
+  std::string first_slurm_id;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string record =
+        ReadFile(plane.data_dir() / "jobs" / job_id / "slurm-launch.json").value_or("");
+    if (!record.empty()) first_slurm_id = Json::parse(record).value("SlurmJobId", "");
+    if (!first_slurm_id.empty() &&
+        Shell("scontrol show job -o " + first_slurm_id).find("JobState=RUNNING") !=
+            std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(first_slurm_id.empty()) << plane.ServerLog();
+  EXPECT_EQ(node.Down(), "");
+
+  // Step 2: the reconciler reads NODE_FAIL from Slurm and the job is retried.
+  Json retried = PollJob(
+      plane, job_id, [](const Json& job) { return job.value("AttemptCount", 0) >= 2; },
+      std::chrono::seconds(120));
+  ASSERT_EQ(retried.value("AttemptCount", 0), 2) << retried.dump(2) << "\n" << plane.ServerLog();
+  EXPECT_EQ(retried.value("TrainingJobStatus", ""), "InProgress") << retried.dump(2);
+  node.Resume();
+
+  // Step 3: attempt 2 runs as a new batch job and completes.
+  Json job = plane.WaitForJob(job_id, std::chrono::seconds(400));
+  ASSERT_EQ(job.value("TrainingJobStatus", ""), "Completed")
+      << job.dump(2) << "\n"
+      << RunTandem({"job", "logs", job_id}, plane.ClientEnvironment()).output << "\n"
+      << plane.ServerLog();
+  EXPECT_EQ(job.value("AttemptCount", 0), 2);
+  EXPECT_TRUE(job.contains("ModelVersion")) << job.dump(2);
+  bool interrupted_entry = false;
+  bool restarting_entry = false;
+  for (const Json& entry : job["SecondaryStatusTransitions"]) {
+    if (entry["Status"] == "Interrupted") {
+      interrupted_entry = entry["Attempt"] == 1 &&
+                          entry.value("StatusMessage", "").find("NODE_FAIL") != std::string::npos;
+    }
+    if (entry["Status"] == "Restarting") restarting_entry = entry["Attempt"] == 2;
+  }
+  EXPECT_TRUE(interrupted_entry) << job.dump(2);
+  EXPECT_TRUE(restarting_entry) << job.dump(2);
+  std::string second_record =
+      ReadFile(plane.data_dir() / "jobs" / job_id / "attempt-2" / "slurm-launch.json")
+          .value_or("{}");
+  std::string second_slurm_id = Json::parse(second_record).value("SlurmJobId", "");
+  EXPECT_FALSE(second_slurm_id.empty()) << second_record;
+  EXPECT_NE(second_slurm_id, first_slurm_id);
 }
 
 }  // namespace
