@@ -199,6 +199,11 @@ class ModelManager {
   Slot* SlotNamed(std::string_view name);
 
   static Status NotReady(const ModelStatus& status);
+  // NOTE: libstdc++ 12 guards std::atomic<std::shared_ptr> with a lock bit in
+  // the pointer word, so every request's load writes one cache line that all
+  // I/O threads share, and then the snapshot's and model's reference counts.
+  // A per-thread cached snapshot checked against a publish counter would
+  // avoid both, but it must not keep an unloaded version alive on idle threads.
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
 
   ModelManagerOptions options_;
