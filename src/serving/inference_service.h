@@ -20,8 +20,8 @@
 // type, 503 not ready or draining, 500 a predictor failure.
 //
 // Thread safety: handlers run concurrently on the server's I/O threads; they
-// share the ModelManager (lock-free reads), the metrics, the shadow queue and
-// an atomic draining flag.
+// share the ModelManager (each read loads one atomic snapshot pointer), the
+// metrics, the shadow queue and an atomic draining flag.
 #pragma once
 
 #include <atomic>
