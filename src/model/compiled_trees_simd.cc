@@ -46,17 +46,19 @@ Result<PaddedForest> PaddedForest::Build(const std::vector<Node>& nodes,
 }
 
 // Appends the group of trees first .. first + lanes_ - 1, padded to `depth`
-// (at least each tree's depth). Lanes past the last tree keep zeros: they
-// walk a tree of zeros and their leaves are not added.
+// (at least each tree's depth). Every slot starts as -0.0f with feature 0,
+// so lanes past the last tree walk a tree whose leaves are all -0.0f. The
+// kernels add those leaves too: x + -0.0f is x in float32 for every x,
+// including -0.0f and NaN, so the margin keeps its bits.
 void PaddedForest::AddGroup(const std::vector<Node>& nodes, const std::vector<uint32_t>& roots,
                             size_t first, int depth) {
   Group group;
-  group.trees = static_cast<uint32_t>(std::min(lanes_, roots.size() - first));
   group.depth = depth;
   group.nodes = static_cast<uint32_t>(nodes_.size());
   size_t slots = (size_t{2} << group.depth) - 1;
-  nodes_.resize(nodes_.size() + slots * lanes_, PaddedNode{0.0f, 0});
-  for (size_t lane = 0; lane < group.trees; ++lane) {
+  nodes_.resize(nodes_.size() + slots * lanes_, PaddedNode{-0.0f, 0});
+  size_t trees = std::min(lanes_, roots.size() - first);
+  for (size_t lane = 0; lane < trees; ++lane) {
     PadTree(nodes, roots[first + lane], group, lane, 0, 0);
   }
   groups_.push_back(group);
@@ -77,8 +79,8 @@ void PaddedForest::PadTree(const std::vector<Node>& nodes, uint32_t node, const 
     target.value = source.value;
     target.feature = source.feature & (kFeatureMask | kDefaultLeftBit);
   }
-  // A leaf above the group's depth leaves feature 0 and split condition 0 in
-  // place and repeats itself in both subtrees.
+  // A leaf above the group's depth leaves feature 0 and split condition
+  // -0.0f in place and repeats itself in both subtrees.
   uint32_t left = internal ? source.left : node;
   uint32_t right = internal ? source.left + 1 : node;
   PadTree(nodes, left, group, lane, 2 * slot + 1, level + 1);
@@ -249,7 +251,8 @@ __attribute__((target("avx512f"))) inline __m512i DescendAvx512(const Avx512Row&
 }  // namespace
 
 // Walks kWalks groups of equal depth in lockstep, so that their gathers
-// overlap, and adds their leaves to `margin` in tree order.
+// overlap, and adds their leaves to `margin` in tree order (with the -0.0f
+// leaves of lanes past the last tree, see AddGroup).
 template <bool kPermute, int kWalks>
 __attribute__((target("avx2"))) float PaddedForest::WalkGroupsAvx2(const void* row_state,
                                                                    const Group* groups,
@@ -274,12 +277,14 @@ __attribute__((target("avx2"))) float PaddedForest::WalkGroupsAvx2(const void* r
       offset[w] = DescendAvx2<kPermute>(row, GatherAvx2(row, nodes[w], offset[w]), offset[w]);
     }
   }
-  alignas(32) float leaves[kWalks][8];
+  constexpr int kLanes = 8;
+  alignas(32) float leaves[kWalks][kLanes];
   for (int w = 0; w < kWalks; ++w) {
     _mm256_store_ps(leaves[w], GatherAvx2(row, nodes[w], offset[w]).condition);
   }
   for (int w = 0; w < kWalks; ++w) {
-    for (uint32_t k = 0; k < groups[w].trees; ++k) margin += leaves[w][k];
+#pragma GCC unroll 16
+    for (int k = 0; k < kLanes; ++k) margin += leaves[w][k];
   }
   return margin;
 }
@@ -343,12 +348,14 @@ __attribute__((target("avx512f"))) float PaddedForest::WalkGroupsAvx512(const vo
           DescendAvx512<kPermute>(row, GatherAvx512(row, nodes[w], offset[w]), offset[w]);
     }
   }
-  alignas(64) float leaves[kWalks][16];
+  constexpr int kLanes = 16;
+  alignas(64) float leaves[kWalks][kLanes];
   for (int w = 0; w < kWalks; ++w) {
     _mm512_store_ps(leaves[w], GatherAvx512(row, nodes[w], offset[w]).condition);
   }
   for (int w = 0; w < kWalks; ++w) {
-    for (uint32_t k = 0; k < groups[w].trees; ++k) margin += leaves[w][k];
+#pragma GCC unroll 16
+    for (int k = 0; k < kLanes; ++k) margin += leaves[w][k];
   }
   return margin;
 }

@@ -8,7 +8,7 @@
 // tree of the group's depth D, so that slot i's children are 2i+1 and 2i+2
 // and no child index is stored. A leaf shallower than D is copied into every
 // slot below it. The internal nodes above those copies compare feature 0
-// with 0 and lead to the same leaf either way. Slot i of lane k is node
+// with -0.0f and lead to the same leaf either way. Slot i of lane k is node
 // i * kLanes + k of the group: 8 bytes with the split condition and the
 // feature (with the default-left bit) of an internal node, or the value of a
 // leaf, so that one 64-bit gather per lane reads a level. kBundle
@@ -85,9 +85,8 @@ class PaddedForest {
   static_assert(sizeof(PaddedNode) == 8);
 
   struct Group {
-    uint32_t nodes = 0;   // offset of the group's first node in nodes_
-    int depth = 0;        // D: every tree of the group is padded to it
-    uint32_t trees = 0;   // trees in the group, kLanes except maybe in the last one
+    uint32_t nodes = 0;  // offset of the group's first node in nodes_
+    int depth = 0;       // D: every tree of the group is padded to it
   };
 
   // Consecutive groups padded to one depth and walked in lockstep, so that

@@ -461,6 +461,32 @@ TEST_F(EditedModelTest, SingleLeafTreeMatchesLibxgboost) {
   ExpectIdenticalToLibxgboost(Save("leaf.json"));
 }
 
+TEST_F(EditedModelTest, NegativeZeroMarginKeepsSign) {
+  // base_score -0 and every leaf -0 give a margin of -0.0f. The vector
+  // kernels also add the leaves of their unused lanes, which must not turn
+  // it into +0.0f.
+  model_["learner"]["objective"] = {{"name", "reg:squarederror"},
+                                    {"reg_loss_param", {{"scale_pos_weight", "1"}}}};
+  model_["learner"]["learner_model_param"]["base_score"] = "-0E0";
+  for (Json& tree : Trees()) {
+    for (size_t i = 0; i < tree["left_children"].size(); ++i) {
+      if (tree["left_children"][i] == -1) tree["split_conditions"][i] = -0.0;
+    }
+  }
+  fs::path path = Save("negative_zero.json");
+  ExpectIdenticalToLibxgboost(path);
+
+  std::vector<float> row(kColumns, 1.0f);
+  for (TreeKernel kernel : KernelsOfThisCpu()) {
+    SCOPED_TRACE(fmt::format("kernel {}", TreeKernelName(kernel)));
+    std::unique_ptr<Predictor> compiled = LoadWithKernel(path, kColumns, kernel);
+    ASSERT_NE(compiled, nullptr);
+    float out = 1.0f;
+    ASSERT_TRUE(compiled->Predict(row.data(), 1, &out));
+    EXPECT_EQ(Bits(out), Bits(-0.0f));
+  }
+}
+
 TEST_F(EditedModelTest, WideRowsMatchLibxgboost) {
   // 20 features are more than one AVX2 or AVX-512 register holds, so the
   // vector kernels gather each value from the row instead of permuting a
