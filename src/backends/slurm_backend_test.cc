@@ -448,6 +448,7 @@ TEST_F(SlurmBackendTest, StoppedControllerIsUnavailable) {
   // Stop slurmctld of the fixture's cluster (its pid file is in <dir>/run).
   fs::path cluster_dir = fs::path(SlurmConf()).parent_path();
   std::string pid = ReadFile(cluster_dir / "run" / "slurmctld.pid").value_or("");
+  pid.erase(pid.find_last_not_of(" \n") + 1);  // the file ends with a newline
   ASSERT_FALSE(pid.empty());
   Shell("kill -TERM " + pid + "; while kill -0 " + pid + "; do sleep 0.1; done");
 
