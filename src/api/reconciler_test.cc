@@ -399,6 +399,33 @@ TEST_F(RetryTest, ExitReportRetriesAndRelaunches) {
   EXPECT_EQ(Job().state.status, jobs::JobStatus::kInProgress);
 }
 
+TEST_F(RetryTest, RelaunchWaitsForUnreachableBackend) {
+  Interrupt("fake:1", "Slurm job 7 NODE_FAIL");
+  PassAfterQuiet();
+  ASSERT_EQ(Job().state.attempt, 2);
+
+  backend_.FailLaunches(Error(ErrorCode::kUnavailable, "slurmctld cannot be reached"));
+  ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());
+  store::Job waiting = Job();
+  EXPECT_EQ(waiting.state.status, jobs::JobStatus::kInProgress);
+  EXPECT_EQ(waiting.state.secondary_status, jobs::SecondaryStatus::kPending);
+  EXPECT_EQ(waiting.native_id, "");
+  std::vector<store::StoredEvent> events = store_->ListEvents(job_id_).value();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().event.event_id, "launch-unavailable-attempt-2");
+  EXPECT_EQ(events.back().event.attempt, 2);
+  EXPECT_EQ(events.back().verdict, jobs::Verdict::kAccepted);
+
+  // Once the backend answers, one pass launches attempt 2, and later passes
+  // find it launched.
+  backend_.FailLaunches(std::nullopt);
+  ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());
+  ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());
+  ASSERT_EQ(backend_.launches().size(), 2u);
+  EXPECT_EQ(backend_.launches()[1].attempt, 2);
+  EXPECT_EQ(Job().native_id, "fake:2");
+}
+
 TEST_F(RetryTest, UserFailureNotRetried) {
   scripted_.answers["fake:1"] = {.state = backends::ObservedState::kFailed,
                                  .reason = "Slurm job 7 FAILED, exit code 1"};
