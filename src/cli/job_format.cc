@@ -46,8 +46,20 @@ void AddTransitions(std::string& out, const Json& job) {
     if (!end.empty()) line += " -> " + end;
     std::string message = Text(entry, "StatusMessage");
     if (!message.empty()) line += "  " + message;
+    // Entries of a retried job's later attempts name their attempt.
+    const Json& attempt = Child(entry, "Attempt");
+    if (attempt.is_number_integer() && attempt.get<int64_t>() > 1) {
+      line += fmt::format("  (attempt {})", attempt.get<int64_t>());
+    }
     out += line + "\n";
   }
+}
+
+// Adds the attempt of a job that was retried; nothing for attempt 1.
+void AddAttempt(std::string& out, const Json& job) {
+  const Json& attempt = Child(job, "AttemptCount");
+  if (!attempt.is_number_integer() || attempt.get<int64_t>() <= 1) return;
+  AddLine(out, "Attempt", fmt::format("{} (retried after an interruption)", DumpJson(attempt)));
 }
 
 void AddProgress(std::string& out, const Json& job) {
@@ -156,6 +168,7 @@ std::string FormatJobDescription(const Json& job) {
   std::string secondary = Text(job, "SecondaryStatus");
   AddLine(out, "Status", secondary.empty() ? status : fmt::format("{} ({})", status, secondary));
   AddLine(out, "Failure reason", Text(job, "FailureReason"));
+  AddAttempt(out, job);
   AddLine(out, "Created", Text(job, "CreationTime"));
   AddLine(out, "Training started", Text(job, "TrainingStartTime"));
   AddLine(out, "Training ended", Text(job, "TrainingEndTime"));

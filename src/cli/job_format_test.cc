@@ -57,6 +57,24 @@ TEST(FormatJobDescriptionTest, ShowsWarmPool) {
   EXPECT_THAT(FormatJobDescription({{"JobId", "job-c"}}), Not(HasSubstr("Warm pool")));
 }
 
+TEST(FormatJobDescriptionTest, ShowsAttemptOfRetriedJob) {
+  Json job = {
+      {"JobId", "job-a"},
+      {"AttemptCount", 2},
+      {"SecondaryStatusTransitions",
+       {{{"Status", "Interrupted"}, {"StartTime", "2026-12-04T19:42:05.123Z"},
+         {"StatusMessage", "node failure"}, {"Attempt", 1}},
+        {{"Status", "Restarting"}, {"StartTime", "2026-12-04T19:42:05.123Z"},
+         {"StatusMessage", "retrying"}, {"Attempt", 2}}}}};
+  std::string text = FormatJobDescription(job);
+  EXPECT_THAT(text, HasSubstr("Attempt:            2 (retried after an interruption)\n"));
+  EXPECT_THAT(text, HasSubstr("  node failure\n"));
+  EXPECT_THAT(text, HasSubstr("  retrying  (attempt 2)\n"));
+
+  job["AttemptCount"] = 1;
+  EXPECT_THAT(FormatJobDescription(job), Not(HasSubstr("Attempt:")));
+}
+
 TEST(FormatJobTableTest, OneRowPerJob) {
   Json jobs = {{{"JobId", "job-1"}, {"TrainingJobName", "a"}, {"TrainingJobStatus", "Completed"}},
                {{"JobId", "job-2"}, {"TrainingJobName", "b"}}};
