@@ -36,6 +36,9 @@
 // Restarting, with the next attempt number and empty progress. The rules below
 // look at the current attempt's entries only, so earlier attempts' entries
 // never change.
+// NOTE: a runtime's Stopped still ends a job InProgress, so a preemption that
+// sends SIGTERM before Slurm records PREEMPTED ends the job Stopped, never
+// retried (docs/slurm.md).
 //
 // Late history: an event observed before the job reached its current
 // secondary status is folded in where it belongs in time, without changing the
