@@ -38,13 +38,13 @@
 // picks a kernel (TreeKernel below), checking the CPU once at load time:
 //   - kAvx512 and kAvx2 walk one row through 16 or 8 trees per vector step,
 //     four such walks in lockstep, with gathers of 8-byte nodes
-//     (compiled_trees_simd.h). They need every tree at most 10 levels deep,
-//     because they pad each tree to a complete binary tree. A batch runs
-//     row by row.
-//   - kScalar uses the compact array directly: eight walks run interleaved, a
-//     single row on 8 trees at a time, a batch one tree at a time on 8 rows
-//     at a time over blocks of 64 rows, which keeps the tree in cache. It
-//     runs on any x86-64 CPU and any depth.
+//     (compiled_trees_simd.h). They pad each tree to a complete binary
+//     tree, so they need every tree at most 10 levels deep and at most 2^27
+//     padded nodes (1 GiB) in all. A batch runs row by row.
+//   - kScalar uses the compact array directly, with eight walks interleaved.
+//     A single row walks 8 trees at a time. A batch walks one tree at a time
+//     on 8 rows at a time over blocks of 64 rows, which keeps the tree in
+//     cache. It runs on any x86-64 CPU and any depth.
 // kAuto takes kAvx512, else kAvx2, else kScalar, as the CPU supports them and
 // the trees fit, and the loader logs the choice ("compiled trees kernel
 // chosen ... kernel=avx2"). Every kernel walks a tree to its full (padded)

@@ -27,21 +27,36 @@ Result<PaddedForest> PaddedForest::Build(const std::vector<Node>& nodes,
                                             tree, depths[tree], kMaxPaddedDepth));
     }
   }
+  // Groups of a bundle share the deepest depth among their trees, so that a
+  // kernel can walk them in lockstep.
+  const size_t bundle_trees = lanes * kBundle;
+  std::vector<int> bundle_depths;
+  size_t padded_nodes = 0;
+  for (size_t bundle = 0; bundle < roots.size(); bundle += bundle_trees) {
+    size_t end = std::min(bundle + bundle_trees, roots.size());
+    int depth = *std::max_element(depths.begin() + bundle, depths.begin() + end);
+    bundle_depths.push_back(depth);
+    size_t groups = (end - bundle + lanes - 1) / lanes;
+    padded_nodes += groups * lanes * ((size_t{2} << depth) - 1);
+  }
+  if (padded_nodes > kMaxPaddedNodes) {
+    return FailedPrecondition(fmt::format("the padded trees would take {} nodes, more than the "
+                                          "{} the SIMD kernels allow",
+                                          padded_nodes, kMaxPaddedNodes));
+  }
+
   PaddedForest forest;
   forest.lanes_ = lanes;
   forest.num_features_ = num_features;
   forest.permute_ = num_features <= lanes;
-  // Groups of a bundle share the deepest depth among their trees, so that a
-  // kernel can walk them in lockstep.
-  size_t bundle_trees = lanes * kBundle;
-  for (size_t bundle = 0; bundle < roots.size(); bundle += bundle_trees) {
+  forest.nodes_.reserve(padded_nodes);
+  for (size_t index = 0; index < bundle_depths.size(); ++index) {
+    size_t bundle = index * bundle_trees;
     size_t end = std::min(bundle + bundle_trees, roots.size());
-    int depth = *std::max_element(depths.begin() + bundle, depths.begin() + end);
     for (size_t first = bundle; first < end; first += lanes) {
-      forest.AddGroup(nodes, roots, first, depth);
+      forest.AddGroup(nodes, roots, first, bundle_depths[index]);
     }
   }
-  forest.nodes_.shrink_to_fit();
   return forest;
 }
 

@@ -4,7 +4,7 @@
 // in float32, so that the margin has the same bits as a scalar walk.
 //
 // Layout (PaddedForest): the trees are split into groups of kLanes
-// consecutive trees, and each tree of a group is padded to a complete binary
+// consecutive trees. Each tree of a group is padded to a complete binary
 // tree of the group's depth D, so that slot i's children are 2i+1 and 2i+2
 // and no child index is stored. A leaf shallower than D is copied into every
 // slot below it. The internal nodes above those copies compare feature 0
@@ -24,7 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -32,7 +32,7 @@
 namespace tandem::model::tree_simd {
 
 // One node of the compact, scalar layout that compiled_trees.cc builds
-// first; PaddedForest::Build reads the trees from it. An internal node's
+// first. PaddedForest::Build reads the trees from it. An internal node's
 // children are nodes[left] and nodes[left + 1]. A leaf has left == its own
 // index and kInternalBit clear.
 struct Node {
@@ -47,8 +47,12 @@ constexpr uint32_t kInternalBit = 1u << 30;     // the node has children
 constexpr uint32_t kFeatureMask = kInternalBit - 1;
 
 // The deepest tree that PaddedForest pads: a group of 16 trees of depth 10
-// takes 16 * (2^11 - 1 + 2^10 - 1) * 4 bytes, about 192 KiB.
+// takes 16 * (2^11 - 1) * 8 bytes, about 256 KiB.
 constexpr int kMaxPaddedDepth = 10;
+
+// The most padded nodes a model may take (8 bytes each, so 1 GiB), which
+// also keeps every node offset within 32 bits.
+constexpr size_t kMaxPaddedNodes = size_t{1} << 27;
 
 // True when the CPU and the operating system support the kernel's
 // instructions (AVX2; AVX-512 F).
@@ -60,7 +64,8 @@ class PaddedForest {
   // Lays out the trees rooted at `roots` (in summing order) for `lanes` = 8
   // (AVX2) or 16 (AVX-512). `depths` gives each tree's depth. Returns
   // kFailedPrecondition, naming the tree, when one is deeper than
-  // kMaxPaddedDepth.
+  // kMaxPaddedDepth, or when the padded trees would take more than
+  // kMaxPaddedNodes.
   static Result<PaddedForest> Build(const std::vector<Node>& nodes,
                                     const std::vector<uint32_t>& roots,
                                     const std::vector<int>& depths, size_t num_features,
