@@ -33,9 +33,12 @@
 // "reconciler" and the job has used fewer than `max_retry_attempts` retries.
 // Then the history gets the attempt's Interrupted entry and a Restarting entry
 // of the next attempt, both at the event's time. The job stays InProgress, in
-// Restarting, with the next attempt number and empty progress. The rules below
-// look at the current attempt's entries only, so earlier attempts' entries
-// never change.
+// Restarting, with the next attempt number and empty progress. An event that
+// names Restarting is rejected, because only a retry enters it, and so is one
+// that names Starting after attempt 1. The rules below look at the current
+// attempt's entries only, so earlier attempts' entries never change, and the
+// convergence below holds within one attempt: a report of an earlier attempt
+// that arrives after the retry without its Attempt counts for the current one.
 // NOTE: a runtime's Stopped still ends a job InProgress, so a preemption that
 // sends SIGTERM before Slurm records PREEMPTED ends the job Stopped, never
 // retried (docs/slurm.md).
