@@ -1,5 +1,7 @@
 #include "model/compiled_trees_simd.h"
 
+// NOTE: this file builds on x86-64 only. Another architecture would need the
+// kernels behind #if defined(__x86_64__) and CpuSupports* returning false.
 #include <immintrin.h>
 
 #include <algorithm>

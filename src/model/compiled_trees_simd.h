@@ -9,9 +9,9 @@
 // and no child index is stored. A leaf shallower than D is copied into every
 // slot below it. The internal nodes above those copies compare feature 0
 // with -0.0f and lead to the same leaf either way. Slot i of lane k is node
-// i * kLanes + k of the group: 8 bytes with the split condition and the
+// i * kLanes + k of the group. A node is 8 bytes: the split condition and the
 // feature (with the default-left bit) of an internal node, or the value of a
-// leaf, so that one 64-bit gather per lane reads a level. kBundle
+// leaf. One 64-bit gather per lane therefore reads a level. kBundle
 // consecutive groups share the deepest depth among them and are walked in
 // lockstep, so that the gathers of independent walks overlap. The row's
 // feature value comes from a permute of the row held in one register when
