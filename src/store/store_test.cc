@@ -934,6 +934,46 @@ TEST(SqliteStore, FreshFileMigratedAndReopened) {
   sqlite3_close(db);
 }
 
+// A database written before attempts existed (schema 4) gains them at open:
+// every job, history entry and event reads as attempt 1.
+TEST(SqliteStore, AttemptMigrationKeepsOlderJobs) {
+  TempDir dir;
+  std::filesystem::path path = dir.path() / "tandem.db";
+  std::string job_id;
+  {
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store) << store.error().message();
+    job_id = Create(**store, "run-1").id;
+    ASSERT_TRUE((*store)->ApplyEvent(MakeEvent(job_id, "t", S::kTraining, 1500), 1500));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  int downgraded = sqlite3_exec(db,
+                                "ALTER TABLE jobs DROP COLUMN attempt;"
+                                "ALTER TABLE job_transitions DROP COLUMN attempt;"
+                                "ALTER TABLE job_events DROP COLUMN attempt;"
+                                "DELETE FROM schema_migrations WHERE version = 5;",
+                                nullptr, nullptr, &error);
+  std::string message = error != nullptr ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  ASSERT_EQ(downgraded, SQLITE_OK) << message;
+
+  auto reopened = OpenSqliteStore(path);
+  ASSERT_TRUE(reopened) << reopened.error().message();
+  auto job = (*reopened)->GetJob(job_id);
+  ASSERT_TRUE(job) << job.error().message();
+  EXPECT_EQ(job->state.attempt, 1);
+  EXPECT_EQ(job->state.secondary_status, S::kTraining);
+  ASSERT_EQ(job->state.transitions.size(), 2u);
+  EXPECT_EQ(job->state.transitions[1].attempt, 1);
+  auto events = (*reopened)->ListEvents(job_id);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ(events->front().event.attempt, std::nullopt);
+}
+
 TEST(SqliteStore, NewerSchemaRejected) {
   TempDir dir;
   std::filesystem::path path = dir.path() / "tandem.db";
