@@ -1,8 +1,9 @@
 // HTTP/1.1 server, router and client shared by the control plane, the job
 // runtime and the inference server.
 //
-// The server is Boost.Beast over Asio, but this header includes neither so that
-// handler code compiles quickly. Handlers are synchronous and run on one of the
+// The server is an epoll loop that parses with Boost.Beast, and the client is
+// Beast over Asio, but this header includes neither so that handler code
+// compiles quickly. Handlers are synchronous and run on one of the
 // server's I/O threads. Keep them short, because a blocked handler stalls every
 // connection served by that thread.
 //
