@@ -117,6 +117,12 @@ struct ServerOptions {
   // Bounds each wait on a connection: for a request's header, then for its
   // body, then for the response write. A connection idle this long is closed.
   std::chrono::seconds idle_timeout{60};
+  // Pins I/O thread i to the i-th CPU the process may run on (modulo their
+  // count). With bench/serving/run.sh on 2 CPUs shared with wrk, this raised
+  // requests/s and lowered p99 in 4 of 4 paired runs. A process forked from a
+  // handler inherits its thread's pin, so servers whose handlers start
+  // processes should leave it off.
+  bool pin_threads = false;
 };
 
 // Async HTTP/1.1 server with keep-alive on a pool of `threads` I/O threads.

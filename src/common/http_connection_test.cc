@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -336,6 +337,21 @@ TEST_F(HttpConnectionTest, ConnectionsSpreadOverThreads) {
     threads.insert(reply.substr(reply.find("\r\n\r\n") + 4));
   }
   EXPECT_EQ(threads.size(), 2u);
+}
+
+TEST_F(HttpConnectionTest, PinnedThreadsRunOnOneCpu) {
+  router_.Add("GET", "/cpus", [](Request&) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    EXPECT_EQ(::sched_getaffinity(0, sizeof(set), &set), 0);
+    return Response::Text(200, std::to_string(CPU_COUNT(&set)));
+  });
+  uint16_t port = StartServer({.threads = 2, .pin_threads = true});
+  for (int i = 0; i < 2; ++i) {
+    RawSocket socket(port);
+    ASSERT_TRUE(socket.Send("GET /cpus HTTP/1.1\r\n\r\n"));
+    EXPECT_TRUE(socket.ReceiveResponse().ends_with("\r\n\r\n1"));
+  }
 }
 
 TEST_F(HttpConnectionTest, HeadGetsLengthWithoutBody) {

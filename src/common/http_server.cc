@@ -14,6 +14,8 @@
 // returns at least every kTick, and the thread then closes the connections
 // whose deadline has passed, so a timeout fires up to kTick late.
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -52,6 +54,33 @@ constexpr std::chrono::milliseconds kTick{250};
 constexpr int kMaxEvents = 128;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
+
+// Returns the CPUs this process may run on, in ascending order; empty when
+// they cannot be read.
+std::vector<int> AllowedCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) != 0) {
+    spdlog::warn("http server cannot read the CPU affinity error={}", ErrnoText(errno));
+    return {};
+  }
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+// Pins the calling thread to `cpu`; a failure only costs speed, so it is logged.
+void PinCurrentThread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  int error = ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);
+  if (error != 0) {
+    spdlog::warn("http server cannot pin an I/O thread cpu={} error={}", cpu, ErrnoText(error));
+  }
+}
 
 // One I/O thread's epoll loop and the connections it serves.
 class Worker {
@@ -410,9 +439,16 @@ Result<uint16_t> Server::Impl::Start() {
     workers_.push_back(std::move(worker));
   }
 
-  // Step 3: run the threads.
-  for (auto& worker : workers_) {
-    threads_.emplace_back([&worker = *worker] { worker.Run(); });
+  // Step 3: run the threads, each on its own CPU with pin_threads.
+  std::vector<int> cpus;
+  if (options_.pin_threads) cpus = AllowedCpus();
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    std::optional<int> cpu;
+    if (!cpus.empty()) cpu = cpus[i % cpus.size()];
+    threads_.emplace_back([&worker = *workers_[i], cpu] {
+      if (cpu) PinCurrentThread(*cpu);
+      worker.Run();
+    });
   }
   started_ = true;
   spdlog::info("http server listening host={} port={} threads={}", options_.host, port,
