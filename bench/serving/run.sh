@@ -24,6 +24,7 @@
 #   --duration S       seconds of each measured run (default 10)
 #   --warmup S         seconds of the warm-up run before it (default 2)
 #   --threads N        `tandem serve --threads` (default 2)
+#   --pin-threads      run `tandem serve --pin-threads` (each HTTP thread on its own CPU)
 #   --only LIST        comma-separated servers to run, of tandem,flask,nginx (default all)
 #   --save             also write the table to bench/serving/results-<UTC date>.md
 #
@@ -42,6 +43,7 @@ WRK_CONNECTIONS=16
 DURATION=10
 WARMUP=2
 SERVE_THREADS=2
+PIN_THREADS=0
 SERVERS="tandem,flask,nginx"
 SAVE=0
 PACKAGE_DIR=""
@@ -141,6 +143,7 @@ parse_args() {
       --duration) DURATION="${2:?--duration needs seconds}"; shift 2 ;;
       --warmup) WARMUP="${2:?--warmup needs seconds}"; shift 2 ;;
       --threads) SERVE_THREADS="${2:?--threads needs a count}"; shift 2 ;;
+      --pin-threads) PIN_THREADS=1; shift ;;
       --only) SERVERS="${2:?--only needs a list}"; shift 2 ;;
       --save) SAVE=1; shift ;;
       -h | --help) usage; exit 0 ;;
@@ -285,8 +288,10 @@ check_reply() {
 start_tandem() {
   local port log_file="${WORK_DIR}/tandem.log"
   port="$(free_port 18080)"
+  local pin=()
+  ((PIN_THREADS)) && pin=(--pin-threads)
   "${TANDEM_BIN}" serve --model "${PACKAGE_DIR}" --host 127.0.0.1 --port "${port}" \
-    --threads "${SERVE_THREADS}" --drain-seconds 1 --log-level warn \
+    --threads "${SERVE_THREADS}" "${pin[@]}" --drain-seconds 1 --log-level warn \
     >"${log_file}" 2>&1 </dev/null &
   SERVER_PID=$!
   PIDS+=("${SERVER_PID}")
@@ -434,7 +439,7 @@ report() {
 
 server_label() {
   case "$1" in
-    tandem) echo "tandem serve (--threads ${SERVE_THREADS})" ;;
+    tandem) echo "tandem serve (--threads ${SERVE_THREADS}$( ((PIN_THREADS)) && echo ' --pin-threads'))" ;;
     flask) echo "Flask + Gunicorn (2 sync workers) + python3-xgboost" ;;
     nginx) echo "nginx, fixed JSON reply (2 workers)" ;;
   esac

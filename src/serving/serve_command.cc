@@ -251,7 +251,8 @@ Status Serve(const ServeSettings& settings, const sigset_t& stop_signals, bool& 
   http::Server server({.host = settings.host,
                        .port = parts.port,
                        .threads = threads,
-                       .max_body_bytes = static_cast<size_t>(settings.max_body_mb * 1024 * 1024)},
+                       .max_body_bytes = static_cast<size_t>(settings.max_body_mb * 1024 * 1024),
+                       .pin_threads = settings.pin_threads},
                       CountingHandler(router, requests));
   TANDEM_ASSIGN_OR_RETURN(uint16_t bound_port, server.Start());
   spdlog::info(
@@ -372,6 +373,9 @@ void AddServeCommand(CLI::App& app, CommandAction& action) {
                       "TCP port; default $SAGEMAKER_BIND_TO_PORT, else 8080; 0 picks a free port");
   command->add_option("--threads", settings->threads,
                       "HTTP worker threads; default the number of hardware threads");
+  command->add_flag("--pin-threads", settings->pin_threads,
+                    "pin each HTTP worker thread to its own CPU; pays when the server has the "
+                    "CPUs to itself or shares them with its load generator");
   command->add_option("--cache-dir", settings->cache_dir,
                       "directory for downloaded packages; default a temporary directory removed "
                       "at exit");

@@ -5,7 +5,7 @@
 //                [--predictor auto|compiled|libxgboost] [--admin-token-file FILE]
 //                [--max-batch-rows 256] [--max-batch-delay-us 0]
 //                [--canary NAME:VERSION=FRACTION] [--shadow NAME:VERSION] [--shadow-queue 1000]
-//                [--host 127.0.0.1] [--port 8080] [--threads N] [--cache-dir DIR]
+//                [--host 127.0.0.1] [--port 8080] [--threads N] [--pin-threads] [--cache-dir DIR]
 //                [--max-body-mb 6] [--drain-seconds 20] [--drain-idle-seconds 1]
 //                [--log-level info]
 //
@@ -45,6 +45,7 @@ struct ServeSettings {
   std::string host = "127.0.0.1";
   int port = -1;          // -1: $SAGEMAKER_BIND_TO_PORT, else 8080
   int threads = 0;        // 0: hardware threads
+  bool pin_threads = false;  // pin HTTP thread i to the i-th allowed CPU
   std::string cache_dir;  // empty: a fresh directory under the system temp directory
   double max_body_mb = 6;
   int drain_seconds = 20;

@@ -80,6 +80,30 @@ TEST(ServeCommand, ServesUntilSigterm) {
   EXPECT_THAT(process.Log(), HasSubstr("inference server stopped"));
 }
 
+// --pin-threads only changes where the HTTP threads run (the pinning itself
+// is tested in common_http_connection_test); the server must answer as usual.
+TEST(ServeCommand, PinnedThreadsServe) {
+  ScratchDir scratch;
+  ASSERT_TRUE(BuildTestPackage(scratch.path() / "package").has_value());
+  ServeProcess process({"--model", (scratch.path() / "package").string(), "--port", "0",
+                        "--threads", "2", "--pin-threads"},
+                       scratch.path() / "serve.log");
+  std::optional<uint16_t> port = process.WaitListening();
+  ASSERT_TRUE(port.has_value()) << process.Log();
+  const std::string url = fmt::format("http://127.0.0.1:{}", *port);
+
+  ASSERT_TRUE(WaitForStatus(url, "/v2/health/ready", 200)) << process.Log();
+  for (int i = 0; i < 8; ++i) {  // new connections land on both threads
+    Result<http::Response> infer = http::Fetch(
+        "POST", url + "/v2/models/flights-delay/infer",
+        R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [500, 1, 13, 2]}]})");
+    ASSERT_TRUE(infer.has_value());
+    EXPECT_EQ(infer->status, 200) << infer->body;
+  }
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.WaitExit(std::chrono::seconds(30)), 0) << process.Log();
+}
+
 TEST(ServeCommand, PortFromSageMakerVariable) {
   ScratchDir scratch;
   ASSERT_TRUE(BuildTestPackage(scratch.path() / "package").has_value());
