@@ -81,7 +81,7 @@ TEST(ServeCommand, ServesUntilSigterm) {
 }
 
 // --pin-threads only changes where the HTTP threads run (the pinning itself
-// is tested in common_http_connection_test); the server must answer as usual.
+// is tested in common_http_connection_test), so the server must respond as usual.
 TEST(ServeCommand, PinnedThreadsServe) {
   ScratchDir scratch;
   ASSERT_TRUE(BuildTestPackage(scratch.path() / "package").has_value());
@@ -93,7 +93,7 @@ TEST(ServeCommand, PinnedThreadsServe) {
   const std::string url = fmt::format("http://127.0.0.1:{}", *port);
 
   ASSERT_TRUE(WaitForStatus(url, "/v2/health/ready", 200)) << process.Log();
-  for (int i = 0; i < 8; ++i) {  // new connections land on both threads
+  for (int i = 0; i < 8; ++i) {  // each Fetch opens a connection, and the server spreads them
     Result<http::Response> infer = http::Fetch(
         "POST", url + "/v2/models/flights-delay/infer",
         R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [500, 1, 13, 2]}]})");
