@@ -43,6 +43,13 @@ bool WaitForStatus(const std::string& url, std::string_view target, int status) 
   return testing::WaitForStatus(url, target, status, kStartTimeout);
 }
 
+// Sends one row of the test package's features to its infer route.
+Result<http::Response> InferOneRow(const std::string& url) {
+  return http::Fetch(
+      "POST", url + "/v2/models/flights-delay/infer",
+      R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [500, 1, 13, 2]}]})");
+}
+
 // Returns a port that was free a moment ago on 127.0.0.1.
 uint16_t FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -68,9 +75,7 @@ TEST(ServeCommand, ServesUntilSigterm) {
 
   ASSERT_TRUE(WaitForStatus(url, "/ping", 200)) << process.Log();
   EXPECT_TRUE(WaitForStatus(url, "/v2/health/ready", 200));
-  Result<http::Response> infer = http::Fetch(
-      "POST", url + "/v2/models/flights-delay/infer",
-      R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [500, 1, 13, 2]}]})");
+  Result<http::Response> infer = InferOneRow(url);
   ASSERT_TRUE(infer.has_value());
   EXPECT_EQ(infer->status, 200) << infer->body;
 
@@ -94,9 +99,7 @@ TEST(ServeCommand, PinnedThreadsServe) {
 
   ASSERT_TRUE(WaitForStatus(url, "/v2/health/ready", 200)) << process.Log();
   for (int i = 0; i < 8; ++i) {  // each Fetch opens a connection, and the server spreads them
-    Result<http::Response> infer = http::Fetch(
-        "POST", url + "/v2/models/flights-delay/infer",
-        R"({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [500, 1, 13, 2]}]})");
+    Result<http::Response> infer = InferOneRow(url);
     ASSERT_TRUE(infer.has_value());
     EXPECT_EQ(infer->status, 200) << infer->body;
   }
