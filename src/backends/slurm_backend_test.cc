@@ -16,10 +16,16 @@
 #include <regex>
 #include <thread>
 
+#include "backends/slurm_test_cluster.h"
 #include "common/file_util.h"
 
 namespace tandem::backends {
 namespace {
+
+using testing::DownNode;
+using testing::Shell;
+using testing::SlurmConf;
+
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -63,23 +69,6 @@ case "$TEST_MODE" in
 esac
 exit 65
 )";
-
-std::string SlurmConf() {
-  const char* conf = std::getenv("TANDEM_TEST_SLURM_CONF");
-  return conf ? conf : "";
-}
-
-// Runs a shell command line with the test cluster's SLURM_CONF; returns its output.
-std::string Shell(const std::string& command) {
-  std::string line = "SLURM_CONF='" + SlurmConf() + "' " + command + " 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(line.c_str(), "r");
-  if (!pipe) return output;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  ::pclose(pipe);
-  return output;
-}
 
 std::string SlurmId(const std::string& native_id) { return native_id.substr(6); }
 
@@ -327,27 +316,6 @@ TEST_F(SlurmBackendTest, ScancelBehindBackendIsReported) {
   EXPECT_EQ(ended.cause, EndCause::kCancelled);
   EXPECT_THAT(ended.reason, HasSubstr("CANCELLED"));
 }
-
-// Sets the test cluster's node DOWN, and back when the test ends, pass or fail,
-// so that later tests find it idle.
-class DownNode {
- public:
-  DownNode() {
-    std::string names = Shell("sinfo --noheader --format=%N");
-    node_ = names.substr(0, names.find_first_of(" \n"));
-  }
-  ~DownNode() { Resume(); }
-  const std::string& name() const { return node_; }
-  std::string Down() {
-    return Shell("scontrol update nodename=" + node_ + " state=down reason=tandem-retry-test");
-  }
-  void Resume() {
-    if (!node_.empty()) Shell("scontrol update nodename=" + node_ + " state=resume");
-  }
-
- private:
-  std::string node_;
-};
 
 // A real node failure: the node goes DOWN under a running batch job, which
 // has --no-requeue, so Slurm ends it NODE_FAIL. The job's next attempt is a

@@ -12,11 +12,17 @@
 #include <regex>
 #include <thread>
 
+#include "backends/slurm_test_cluster.h"
 #include "common/file_util.h"
 #include "harness.h"
 
 namespace tandem::e2e {
 namespace {
+
+using backends::testing::DownNode;
+using backends::testing::Shell;
+using backends::testing::SlurmConf;
+
 
 const std::filesystem::path kSourceDir = TANDEM_SOURCE_DIR;
 
@@ -24,11 +30,6 @@ std::string FindJobId(const std::string& output) {
   std::smatch match;
   static const std::regex kJobId("job-[0-9a-f]{12}");
   return std::regex_search(output, match, kJobId) ? match.str() : "";
-}
-
-std::string SlurmConf() {
-  const char* conf = std::getenv("TANDEM_TEST_SLURM_CONF");
-  return conf ? conf : "";
 }
 
 // Writes the routing configuration: "flights" to Slurm, with the local
@@ -168,39 +169,6 @@ TEST(SlurmEndToEnd, WarmPoolReusesTheAllocation) {
   first_job = plane.WaitForJob(first, std::chrono::seconds(10));
   EXPECT_EQ(first_job["WarmPoolStatus"].value("ReusedByJob", ""), second) << first_job.dump(2);
 }
-
-// Runs a shell command line with the test cluster's SLURM_CONF; returns its output.
-std::string Shell(const std::string& command) {
-  std::string line = "SLURM_CONF='" + SlurmConf() + "' " + command + " 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(line.c_str(), "r");
-  if (!pipe) return output;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  ::pclose(pipe);
-  return output;
-}
-
-// The cluster's one node, set DOWN on request and resumed when the test ends,
-// pass or fail, so that later tests find it idle.
-class DownNode {
- public:
-  DownNode() {
-    std::string names = Shell("sinfo --noheader --format=%N");
-    node_ = names.substr(0, names.find_first_of(" \n"));
-  }
-  ~DownNode() { Resume(); }
-  const std::string& name() const { return node_; }
-  std::string Down() {
-    return Shell("scontrol update nodename=" + node_ + " state=down reason=tandem-retry-test");
-  }
-  void Resume() {
-    if (!node_.empty()) Shell("scontrol update nodename=" + node_ + " state=resume");
-  }
-
- private:
-  std::string node_;
-};
 
 // Polls the job (at most `limit`, 200 ms apart) until `done` holds; returns its last JSON.
 Json PollJob(const ControlPlane& plane, const std::string& job_id,
