@@ -684,9 +684,7 @@ Result<ApplyResult> PostgresStore::ApplyEvent(const jobs::Event& event, int64_t 
 
 std::vector<Result<ApplyResult>> PostgresStore::ApplyEvents(std::span<const jobs::Event> events,
                                                             int64_t now_ms) {
-  std::vector<Result<std::optional<jobs::ModelPackageRef>>> packages;
-  packages.reserve(events.size());
-  for (const jobs::Event& event : events) packages.push_back(jobs::ModelPackageOf(event));
+  std::vector<Result<std::optional<jobs::ModelPackageRef>>> packages = rows::PackagesOf(events);
 
   std::vector<Result<rows::PendingApply>> pending;
   pending.reserve(events.size());

@@ -601,9 +601,7 @@ Status SqliteStore::ApplyEachInSavepoint(
 
 std::vector<Result<ApplyResult>> SqliteStore::ApplyEvents(std::span<const jobs::Event> events,
                                                           int64_t now_ms) {
-  std::vector<Result<std::optional<jobs::ModelPackageRef>>> packages;
-  packages.reserve(events.size());
-  for (const jobs::Event& event : events) packages.push_back(jobs::ModelPackageOf(event));
+  std::vector<Result<std::optional<jobs::ModelPackageRef>>> packages = rows::PackagesOf(events);
 
   std::vector<Result<rows::PendingApply>> pending;
   pending.reserve(events.size());

@@ -166,6 +166,14 @@ PendingApply PendingFromDecision(const Job& before, EventDecision decision,
   return pending;
 }
 
+std::vector<Result<std::optional<jobs::ModelPackageRef>>> PackagesOf(
+    std::span<const jobs::Event> events) {
+  std::vector<Result<std::optional<jobs::ModelPackageRef>>> packages;
+  packages.reserve(events.size());
+  for (const jobs::Event& event : events) packages.push_back(jobs::ModelPackageOf(event));
+  return packages;
+}
+
 void LogApplied(const jobs::Event& event, const PendingApply& applied) {
   const ApplyResult& result = applied.result;
   if (result.duplicate) return;

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/json_util.h"
 #include "common/status.h"
@@ -224,6 +225,11 @@ struct PendingApply {
 // `registered` is the version the event registered, if any.
 PendingApply PendingFromDecision(const Job& before, EventDecision decision,
                                  std::optional<ModelVersion> registered);
+
+// Returns the model package each event of a batch names, read before the
+// batch's transaction so that a malformed package fails only its own event.
+std::vector<Result<std::optional<jobs::ModelPackageRef>>> PackagesOf(
+    std::span<const jobs::Event> events);
 
 // Logs an applied event after its commit: a rejection at debug level, a
 // change of status at info level, a duplicate not at all.
