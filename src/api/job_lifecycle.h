@@ -15,14 +15,15 @@ namespace tandem::api {
 // nullptr when no backend of that name is configured or retired.
 std::shared_ptr<backends::Backend> FindBackend(const ApiContext& context, std::string_view name);
 
-// Launches the job's current attempt on its backend (job.backend, chosen and
-// stored at submit; a job stored without one is routed first) with its job
-// token. Records the backend's native id with Store::SetLaunch, which skips
-// the launch of an attempt that was retried meanwhile. A backend that cannot be reached
-// (kUnavailable) leaves the job InProgress/Pending without a native id, so the
-// admission controller's next pass retries the launch. Any other launch
-// failure is recorded as a Failed "backend" event naming the reason, so the
-// job is never lost; neither is an error here. When a stop request arrived while the launch was under way, the
+// Launches the job's current attempt on its backend with its job token. The
+// backend is job.backend, chosen and stored at submit; a job stored without
+// one is routed first. Records the backend's native id with Store::SetLaunch,
+// which skips the launch of an attempt that was retried meanwhile.
+// A backend that cannot be reached (kUnavailable) leaves the job
+// InProgress/Pending without a native id, so the admission controller's next
+// pass retries the launch. Any other launch failure is recorded as a Failed
+// "backend" event naming the reason, so the job is never lost, and neither
+// case is an error here. When a stop request arrived during the launch, the
 // launched process is stopped at once. Returns the job as it is afterwards.
 // Errors: those of the store.
 Result<store::Job> LaunchJob(ApiContext& context, const store::Job& job,

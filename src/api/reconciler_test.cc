@@ -416,7 +416,7 @@ TEST_F(RetryTest, RelaunchWaitsForUnreachableBackend) {
   EXPECT_EQ(events.back().event.attempt, 2);
   EXPECT_EQ(events.back().verdict, jobs::Verdict::kAccepted);
 
-  // Once the backend answers, one pass launches attempt 2, and later passes
+  // Once the backend is reachable again, one pass launches attempt 2, and later passes
   // find it launched.
   backend_.FailLaunches(std::nullopt);
   ASSERT_TRUE(plane_->AdmitWaitingJobs().has_value());

@@ -17,7 +17,8 @@
 // A backend constructed later over the same jobs directory (a restarted
 // control plane) reads these files, in every directory under jobs_dir and in
 // the directories one level below (later attempts), so it can Describe and
-// Stop jobs launched by its predecessor. Launches are keyed by job and attempt. It tells a live launch from an unrelated process that
+// Stop jobs launched by its predecessor. Launches are keyed by job and
+// attempt. It distinguishes a live launch from an unrelated process that
 // reuses the pid by comparing start times. A control plane killed between the
 // spawn and the write of launch.json leaves a running `tandem train` without a
 // record: a later Launch of that attempt finds it by its TANDEM_JOB_ROOT in

@@ -111,8 +111,8 @@ bool Connection::Receive() {
     return true;
   }
   if (count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
-  // End of stream or a broken connection, also in the middle of a request:
-  // nobody is left to read an error response.
+  // End of stream or a broken connection, also in the middle of a request.
+  // No client is left to read an error response, so none is sent.
   Close();
   return false;
 }

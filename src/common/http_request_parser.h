@@ -19,7 +19,7 @@
 
 namespace tandem::http::internal {
 
-// Longest request header accepted; longer ones fail with header_limit.
+// Maximum size of a request header. A longer one fails with header_limit.
 constexpr uint32_t kHeaderLimitBytes = 16 * 1024;
 
 namespace beast = boost::beast;

@@ -10,9 +10,9 @@
 // NOTE: SageMaker itself reports MaxRuntimeExceeded under Stopped; tandem ends
 // such a job Failed, so that a job that never finished reads as a failure.
 //
-// A job runs as attempt 1. A job whose spec sets RetryStrategy and whose
-// attempt ends Interrupted starts over as the next attempt, in Restarting
-// (jobs/state_machine.h); every history entry names its attempt.
+// A job runs as attempt 1. When its spec sets RetryStrategy and an attempt
+// ends Interrupted, the job starts over as the next attempt, in Restarting
+// (jobs/state_machine.h). Every history entry names its attempt.
 #pragma once
 
 #include <cstdint>

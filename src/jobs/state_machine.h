@@ -36,8 +36,8 @@
 // Restarting, with the next attempt number and empty progress. An event that
 // names Restarting is rejected, because only a retry enters it, and so is one
 // that names Starting after attempt 1. The rules below look at the current
-// attempt's entries only, so earlier attempts' entries never change, and the
-// convergence below holds within one attempt: a report of an earlier attempt
+// attempt's entries only, so earlier attempts' entries never change. The
+// convergence below is therefore per attempt. A report of an earlier attempt
 // that arrives after the retry without its Attempt counts for the current one.
 // NOTE: a runtime's Stopped still ends a job InProgress, so a preemption that
 // sends SIGTERM before Slurm records PREEMPTED ends the job Stopped, never
