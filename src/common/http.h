@@ -21,7 +21,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,7 +40,8 @@ struct Request {
   std::string path;    // percent-decoded path without query
   std::string body;
   HeaderList headers;
-  std::map<std::string, std::string> path_params;  // filled by Router from {name} segments
+  // Filled by Router from the pattern's {name} segments, in path order.
+  std::vector<std::pair<std::string, std::string>> path_params;
 
   // Returns the first header named `name` (case-insensitive), or "" when absent.
   std::string Header(std::string_view name) const;
@@ -50,6 +50,8 @@ struct Request {
   std::optional<std::string> Query(std::string_view key) const;
   // Returns the path parameter `name` matched by the Router, or "" when absent.
   std::string PathParam(std::string_view name) const;
+  // Returns the path parameter `name` matched by the Router, or nullptr when absent.
+  const std::string* FindPathParam(std::string_view name) const;
 };
 
 struct Response {
@@ -75,7 +77,8 @@ using Handler = std::function<Response(Request&)>;
 
 // Maps (method, path pattern) to handlers. Patterns are literal segments and
 // {name} segments, e.g. "/api/v1/jobs/{id}/events"; {name} matches exactly one
-// non-empty segment and its decoded value lands in Request::path_params.
+// non-empty segment and its decoded value lands in Request::path_params,
+// which Dispatch() replaces.
 // Literal segments win over {name} segments when both match.
 // Add() is not thread-safe; after setup, Dispatch() may be called from any
 // number of threads at once.
@@ -200,6 +203,10 @@ class Client {
 Result<Response> Fetch(std::string_view method, std::string_view url, std::string_view body = "",
                        const HeaderList& headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Returns the path part of a request target, up to its first '?' or '#',
+// still percent-encoded.
+std::string_view TargetPath(std::string_view target);
 
 // Returns `text` with %XX sequences decoded ('+' stays '+'); nullopt for a
 // malformed escape.

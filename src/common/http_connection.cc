@@ -88,7 +88,8 @@ void Connection::CloseIfExpired(Clock::time_point now) {
 }
 
 void Connection::BeginHeader() {
-  parser_.emplace();
+  ClearForReuse(request_);
+  parser_.emplace(request_);
   state_ = State::kReadingHeader;
   deadline_ = now_ + server_.options().idle_timeout;
 }
@@ -201,13 +202,16 @@ void Connection::HandleRequest() {
   Request& request = parser_->request();
   bool keep_alive = parser_->keep_alive() && !server_.draining();
   std::string_view target = request.target;
-  std::optional<std::string> path = PercentDecode(target.substr(0, target.find_first_of("?#")));
-  if (!path) {
+  std::string_view raw_path = TargetPath(target);
+  if (raw_path.find('%') == std::string_view::npos) {
+    request.path.assign(raw_path);  // nothing to decode; keeps the string's capacity
+  } else if (std::optional<std::string> path = PercentDecode(raw_path)) {
+    request.path = std::move(*path);
+  } else {
     return Respond(ErrorResponse(400, fmt::format("invalid percent-encoding in path {}", target),
                                  "invalid_argument"),
                    keep_alive, false);
   }
-  request.path = std::move(*path);
   Response response = server_.Call(request);
   now_ = Clock::now();  // the handler may have taken a while
   Respond(std::move(response), keep_alive && !server_.draining(), request.method == "HEAD");

@@ -122,6 +122,7 @@ class Connection {
   Clock::time_point now_;       // time of the epoll_wait return being handled
   Clock::time_point deadline_;  // of the current wait
 
+  Request request_;  // reused by every request of the connection
   std::optional<RequestParser> parser_;
   std::unique_ptr<char[]> buffer_;  // received bytes not yet parsed: [begin_, end_)
   size_t begin_ = 0;

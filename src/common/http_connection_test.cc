@@ -123,6 +123,13 @@ class HttpConnectionTest : public ::testing::Test {
     router_.Add("GET", "/thread", [](Request&) {
       return Response::Text(200, std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())));
     });
+    // Describes what the request carried, for checking that nothing of an
+    // earlier request on the same connection is left in it.
+    router_.Add("POST", "/describe/{name}", [](Request& r) {
+      return Response::Text(200, "path=" + r.path + " name=" + r.PathParam("name") +
+                                     " marker=" + r.Header("X-Marker") + " headers=" +
+                                     std::to_string(r.headers.size()) + " body=" + r.body);
+    });
     router_.Add("GET", "/large", [](Request&) {
       std::string body(kLargeBodyBytes, 'x');
       for (size_t i = 0; i < body.size(); i += 4096) body[i] = char('a' + (i / 4096) % 26);
@@ -170,6 +177,33 @@ TEST_F(HttpConnectionTest, PipelinedRequestsAnsweredInOrder) {
   EXPECT_LT(first, second);
   EXPECT_LT(second, last_pong);
   EXPECT_TRUE(replies.ends_with("pong")) << replies;
+  EXPECT_EQ(server_->connections_accepted(), 1);
+}
+
+// A connection reuses one Request for all of its requests: each one starts
+// empty, also after a body larger than the buffer kept between requests.
+TEST_F(HttpConnectionTest, EachRequestStartsEmpty) {
+  uint16_t port = StartServer();
+  RawSocket socket(port);
+  const std::string large_body(100 * 1024, 'b');
+  ASSERT_TRUE(socket.Send("POST /describe/first%20one?q=1 HTTP/1.1\r\nHost: x\r\n"
+                          "X-Marker: set\r\nContent-Length: 5\r\n\r\nfirst"));
+  std::string reply = socket.ReceiveResponse();
+  EXPECT_TRUE(reply.ends_with("path=/describe/first one name=first one marker=set headers=3 "
+                              "body=first"))
+      << reply;
+
+  ASSERT_TRUE(socket.Send("POST /describe/large HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                          std::to_string(large_body.size()) + "\r\n\r\n" + large_body));
+  reply = socket.ReceiveResponse();
+  EXPECT_TRUE(reply.ends_with("name=large marker= headers=2 body=" + large_body))
+      << reply.substr(0, 200);
+
+  ASSERT_TRUE(socket.Send("POST /describe/last HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Length: 0\r\n\r\n"));
+  reply = socket.ReceiveResponse();
+  EXPECT_TRUE(reply.ends_with("path=/describe/last name=last marker= headers=2 body="))
+      << reply;
   EXPECT_EQ(server_->connections_accepted(), 1);
 }
 

@@ -2,6 +2,10 @@
 // http::Request directly, so that no beast::http::fields container is built
 // and copied per request. Internal to the server (http_connection.cc).
 //
+// The Request belongs to the caller, who reuses it for the requests of one
+// connection so that its strings keep their capacity; ClearForReuse() empties
+// it before each one.
+//
 // Feed it with put(); it stops after the header until eager(true) is set, so
 // that the caller can judge the body size first. The body limit starts at the
 // maximum: the caller sets the real one once the header is known.
@@ -13,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <string_view>
 
 #include "common/http.h"
@@ -28,9 +33,30 @@ using ErrorCodeT = boost::system::error_code;
 
 inline std::string_view ToStd(beast::string_view text) { return {text.data(), text.size()}; }
 
+// Bodies up to this size keep their buffer for the next request of the
+// connection; a larger one is released, so that one big upload does not pin
+// its memory for as long as the connection stays open.
+constexpr size_t kReusedBodyBytes = 64 * 1024;
+
+// Empties `request` for the next request of a connection, keeping the
+// capacity of its strings and lists.
+inline void ClearForReuse(Request& request) {
+  request.method.clear();
+  request.target.clear();
+  request.path.clear();
+  if (request.body.capacity() > kReusedBodyBytes) {
+    std::string().swap(request.body);
+  } else {
+    request.body.clear();
+  }
+  request.headers.clear();
+  request.path_params.clear();
+}
+
 class RequestParser : public bhttp::basic_parser<true> {
  public:
-  RequestParser() {
+  // Fills `request`, which must be empty (ClearForReuse) and outlive the parser.
+  explicit RequestParser(Request& request) : request_(request) {
     header_limit(kHeaderLimitBytes);
     // Judged after the header, per path. Not boost::none, which Boost 1.74
     // compares as smaller than every Content-Length.
@@ -82,7 +108,7 @@ class RequestParser : public bhttp::basic_parser<true> {
   // Headers of a typical request, reserved at once.
   static constexpr size_t kReservedHeaders = 8;
 
-  Request request_;
+  Request& request_;
   bool expects_continue_ = false;
 };
 

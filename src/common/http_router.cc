@@ -58,8 +58,7 @@ bool IsParameter(std::string_view segment) {
 // encoded "/" (%2F) inside a segment stays inside it, else Request::path.
 std::string_view RawPath(const Request& request) {
   if (request.target.empty()) return request.path;
-  std::string_view target = request.target;
-  return target.substr(0, target.find_first_of("?#"));
+  return TargetPath(request.target);
 }
 
 Response ErrorResponse(int status, std::string message, std::string_view code) {
@@ -123,16 +122,21 @@ Response Router::Dispatch(Request& request) const {
   }
 
   // Step 3: decode the path parameters and run the handler.
+  request.path_params.clear();
   for (size_t i = 0; i < segments.size(); ++i) {
     const std::string& segment = best->segments[i];
     if (!IsParameter(segment)) continue;
-    std::optional<std::string> value = PercentDecode(segments[i]);
-    if (!value) {
+    auto& [name, value] = request.path_params.emplace_back();
+    name.assign(segment, 1, segment.size() - 2);
+    if (segments[i].find('%') == std::string_view::npos) {
+      value.assign(segments[i]);  // nothing to decode
+    } else if (std::optional<std::string> decoded = PercentDecode(segments[i])) {
+      value = std::move(*decoded);
+    } else {
       return ErrorResponse(400, fmt::format("invalid percent-encoding in path segment \"{}\"",
                                             segments[i]),
                            "invalid_argument");
     }
-    request.path_params[segment.substr(1, segment.size() - 2)] = std::move(*value);
   }
   return best->handler(request);
 }

@@ -130,6 +130,22 @@ TEST(RouterTest, RoutesWithPathParams) {
   EXPECT_EQ(request.PathParam("missing"), "");
 }
 
+TEST(RouterTest, DispatchReplacesPathParams) {
+  Router router;
+  router.Add("GET", "/models/{name}", [](Request& r) { return Response::Text(200, r.PathParam("name")); });
+  router.Add("GET", "/models/{name}/versions/{version}", [](Request& r) {
+    return Response::Text(200, r.PathParam("name") + "@" + r.PathParam("version"));
+  });
+  Request request{.method = "GET", .target = "/models/a/versions/2"};
+  EXPECT_EQ(router.Dispatch(request).body, "a@2");
+  request.target = "/models/b";
+  EXPECT_EQ(router.Dispatch(request).body, "b");
+  EXPECT_EQ(request.path_params.size(), 1u);
+  EXPECT_EQ(request.FindPathParam("version"), nullptr);
+  ASSERT_NE(request.FindPathParam("name"), nullptr);
+  EXPECT_EQ(*request.FindPathParam("name"), "b");
+}
+
 TEST(RouterTest, EncodedSlashStaysInSegment) {
   Router router;
   router.Add("GET", "/models/{name}", [](Request& r) { return Response::Text(200, r.PathParam("name")); });
@@ -198,6 +214,14 @@ TEST(ResponseTest, FromErrorMapsCode) {
   Json body = BodyJson(response);
   EXPECT_EQ(body["error"], "job j1 not found");
   EXPECT_EQ(body["code"], "not_found");
+}
+
+TEST(TargetPathTest, EndsAtQueryOrFragment) {
+  EXPECT_EQ(TargetPath("/a/b?x=1#f"), "/a/b");
+  EXPECT_EQ(TargetPath("/a/b#f?x"), "/a/b");
+  EXPECT_EQ(TargetPath("/a%3Fb"), "/a%3Fb");
+  EXPECT_EQ(TargetPath("?x"), "");
+  EXPECT_EQ(TargetPath(""), "");
 }
 
 TEST(PercentTest, EncodeDecodeRoundTrip) {

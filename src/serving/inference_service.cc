@@ -133,9 +133,9 @@ Status InferenceService::CheckNotDraining() const {
 
 Result<std::shared_ptr<const ServedModel>> InferenceService::ModelFor(
     const http::Request& request) const {
-  auto version = request.path_params.find("version");
-  return models_.Find(request.PathParam("model"),
-                      version == request.path_params.end() ? "" : version->second);
+  const std::string* model = request.FindPathParam("model");
+  const std::string* version = request.FindPathParam("version");
+  return models_.Find(model == nullptr ? "" : *model, version == nullptr ? "" : *version);
 }
 
 http::Response InferenceService::ServerMetadata(const http::Request&) const {
@@ -196,7 +196,7 @@ http::Response InferenceService::Infer(const http::Request& request) const {
     if (options_.metrics != nullptr) options_.metrics->ObserveUnroutedRequest(response.status);
     return response;
   }
-  const bool versioned = request.path_params.contains("version");
+  const bool versioned = request.FindPathParam("version") != nullptr;
   return RunInfer(request, std::move(*model), versioned, start);
 }
 
