@@ -204,7 +204,7 @@ void Connection::HandleRequest() {
   std::string_view target = request.target;
   std::string_view raw_path = TargetPath(target);
   if (raw_path.find('%') == std::string_view::npos) {
-    request.path.assign(raw_path);  // nothing to decode; keeps the string's capacity
+    request.path.assign(raw_path);  // Nothing to decode, so the string keeps its capacity.
   } else if (std::optional<std::string> path = PercentDecode(raw_path)) {
     request.path = std::move(*path);
   } else {
