@@ -17,9 +17,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Called for each data record of a channel with the layout of its file.
+// Called for each data record of a channel with the layout of its file and
+// the record's source for errors ("file PATH").
 using RecordVisitor = std::function<Status(const model::CsvLayout& layout,
-                                           const model::CsvRecord& record, std::string_view file)>;
+                                           const model::CsvRecord& record,
+                                           std::string_view source)>;
 
 // Reads one file of a channel, calling `visit` per record and polling
 // `control` every kRecordsPerChunk records. `records` counts over all files.
@@ -33,10 +35,11 @@ Status VisitFile(const fs::path& path, const model::FeaturePipeline& layout_sour
   TANDEM_ASSIGN_OR_RETURN(model::CsvLayout layout,
                           layout_source.BindCsvHeader(reader.header(), file, /*require_label=*/true));
 
+  const std::string source = "file " + file;
   Status visit_status = Ok();
   bool stopped = false;
   auto result = reader.ReadRecords([&](const model::CsvRecord& record) {
-    visit_status = visit(layout, record, file);
+    visit_status = visit(layout, record, source);
     if (!visit_status) return false;
     ++records;
     if (records % kRecordsPerChunk == 0) {
@@ -151,8 +154,8 @@ Result<int64_t> FitChannel(const ChannelFiles& channel, model::FeaturePipelineFi
   return VisitChannel(
       channel, fitter.unfitted(), control,
       [&fitter](const model::CsvLayout& layout, const model::CsvRecord& record,
-                std::string_view file) {
-        return fitter.AddCsvRecord(layout, record.fields, file, record.line);
+                std::string_view source) {
+        return fitter.AddCsvRecord(layout, record.fields, source, record.line);
       });
 }
 
@@ -166,12 +169,13 @@ Result<ChannelTable> ReadChannelTable(const ChannelFiles& channel,
   const size_t width = table.num_features;
 
   auto visit = [&](const model::CsvLayout& layout, const model::CsvRecord& record,
-                   std::string_view file) -> Status {
+                   std::string_view source) -> Status {
     size_t offset = table.features.size();
     table.features.resize(offset + width);
     std::span<float> row(table.features.data() + offset, width);
-    TANDEM_RETURN_IF_ERROR(pipeline.TransformCsv(layout, record.fields, file, record.line, row));
-    TANDEM_ASSIGN_OR_RETURN(float label, pipeline.CsvLabel(layout, record.fields, file, record.line));
+    TANDEM_RETURN_IF_ERROR(pipeline.TransformCsv(layout, record.fields, source, record.line, row));
+    TANDEM_ASSIGN_OR_RETURN(float label,
+                            pipeline.CsvLabel(layout, record.fields, source, record.line));
 
     size_t row_index = table.labels.size();
     if (std::optional<size_t> slot = reservoir.Offer(row_index)) {

@@ -117,14 +117,19 @@ struct ServerOptions {
   // Optional per-request override of max_body_bytes, given method and path
   // (e.g. larger uploads). Called on an I/O thread before the body is read.
   std::function<size_t(std::string_view method, std::string_view path)> body_limit;
+  // Optional, called on an I/O thread for each error response that the server
+  // sends without running the handler: 400 for a malformed request or path,
+  // 413 and 431. `request` contains what was parsed so far, so its method and
+  // target may be empty. It lets a service count these requests, and must not block.
+  std::function<void(const Request& request, int status)> on_rejected;
   // Bounds each wait on a connection: for a request's header, then for its
   // body, then for the response write. A connection idle this long is closed.
   std::chrono::seconds idle_timeout{60};
   // Pins I/O thread i to the i-th CPU the process may run on (modulo their
-  // count). With bench/serving/run.sh on 2 CPUs shared with wrk, this raised
-  // requests/s and lowered p99 in 4 of 4 paired runs. A process forked from a
-  // handler inherits its thread's pin, so servers whose handlers start
-  // processes should leave it off.
+  // count). With bench/serving/run.sh on 2 CPUs shared with wrk, it made no
+  // clear difference to requests/s or p99 (bench/serving/results-2026-12-05.md).
+  // A process forked from a handler inherits its thread's pin, so servers
+  // whose handlers start processes should leave it off.
   bool pin_threads = false;
 };
 

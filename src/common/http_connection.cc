@@ -208,6 +208,7 @@ void Connection::HandleRequest() {
   } else if (std::optional<std::string> path = PercentDecode(raw_path)) {
     request.path = std::move(*path);
   } else {
+    server_.Rejected(request, 400);
     return Respond(ErrorResponse(400, fmt::format("invalid percent-encoding in path {}", target),
                                  "invalid_argument"),
                    keep_alive, false);
@@ -227,6 +228,7 @@ void Connection::Respond(Response response, bool keep_alive, bool head_request) 
 // Sends `response` with "Connection: close", then reads and drops up to
 // `unread_bytes` of the request before closing.
 void Connection::FailAndClose(Response response, uint64_t unread_bytes) {
+  server_.Rejected(request_, response.status);
   FillMessage(std::move(response), false, false);
   linger_remaining_ = std::min(unread_bytes, kMaxLingerBytes);
   deadline_ = now_ + kLingerTime;

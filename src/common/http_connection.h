@@ -59,6 +59,11 @@ class ServerState {
   // Runs the handler; an exception becomes a 500 response and an ERROR log line.
   Response Call(Request& request) const;
 
+  // Reports an error response sent without the handler to options().on_rejected.
+  void Rejected(const Request& request, int status) const {
+    if (options_.on_rejected) options_.on_rejected(request, status);
+  }
+
  private:
   ServerOptions options_;
   Handler handler_;

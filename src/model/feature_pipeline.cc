@@ -528,9 +528,9 @@ struct FeaturePipeline::Impl {
 
   // Converts one value of features[index]; the one path for CSV and JSON.
   Status Convert(size_t index, const RawFieldValue& raw, float* out) const;
-  // Prefixes a CSV record's location to an error.
-  static Error AtLine(const Error& error, std::string_view file, size_t line) {
-    return error.WithContext(fmt::format("file {} line {}", file, line));
+  // Prefixes a CSV record's location ("file train.csv line 3") to an error.
+  static Error AtLine(const Error& error, std::string_view source, size_t line) {
+    return error.WithContext(fmt::format("{} line {}", source, line));
   }
 };
 
@@ -726,28 +726,28 @@ CsvLayout FeaturePipeline::InputOrderLayout() const {
 namespace {
 
 Status CheckFieldCount(const CsvLayout& layout, std::span<const std::string_view> fields,
-                       std::string_view file, size_t line) {
+                       std::string_view source, size_t line) {
   if (fields.size() >= layout.min_fields) return Ok();
-  return InvalidArgument(fmt::format("file {} line {}: record has {} fields, expected at least {}",
-                                     file, line, fields.size(), layout.min_fields));
+  return InvalidArgument(fmt::format("{} line {}: record has {} fields, expected at least {}",
+                                     source, line, fields.size(), layout.min_fields));
 }
 
 }  // namespace
 
 Status FeaturePipeline::TransformCsv(const CsvLayout& layout,
                                      std::span<const std::string_view> fields,
-                                     std::string_view file, size_t line,
+                                     std::string_view source, size_t line,
                                      std::span<float> out) const {
   if (out.size() != impl_->num_features || layout.feature_columns.size() != impl_->features.size()) {
     return InvalidArgument(fmt::format(
         "feature pipeline: output has {} values and layout {} columns, expected {} and {}",
         out.size(), layout.feature_columns.size(), impl_->num_features, impl_->features.size()));
   }
-  TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, file, line));
+  TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, source, line));
   for (size_t i = 0; i < impl_->features.size(); ++i) {
     RawFieldValue raw{RawFieldValue::Type::kText, fields[layout.feature_columns[i]]};
     Status converted = impl_->Convert(i, raw, out.data());
-    if (!converted) return std::unexpected(Impl::AtLine(converted.error(), file, line));
+    if (!converted) return std::unexpected(Impl::AtLine(converted.error(), source, line));
   }
   return Ok();
 }
@@ -786,17 +786,17 @@ Status FeaturePipeline::TransformValues(std::span<const RawFieldValue> values,
 
 Result<float> FeaturePipeline::CsvLabel(const CsvLayout& layout,
                                         std::span<const std::string_view> fields,
-                                        std::string_view file, size_t line) const {
+                                        std::string_view source, size_t line) const {
   if (!layout.label_column) {
-    return InvalidArgument(fmt::format("file {}: no label column \"{}\" in the layout", file,
+    return InvalidArgument(fmt::format("{}: no label column \"{}\" in the layout", source,
                                        impl_->spec.label));
   }
-  TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, file, line));
+  TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, source, line));
   RawFieldValue raw{RawFieldValue::Type::kText, fields[*layout.label_column]};
   Result<float> label = NumericValue(raw, impl_->spec.label);
-  if (!label) return std::unexpected(Impl::AtLine(label.error(), file, line));
+  if (!label) return std::unexpected(Impl::AtLine(label.error(), source, line));
   if (std::isnan(*label)) {
-    return InvalidArgument(fmt::format("file {} line {}: label \"{}\" is empty", file, line,
+    return InvalidArgument(fmt::format("{} line {}: label \"{}\" is empty", source, line,
                                        impl_->spec.label));
   }
   return *label;
@@ -843,8 +843,8 @@ FeaturePipelineFitter& FeaturePipelineFitter::operator=(FeaturePipelineFitter&&)
 
 Status FeaturePipelineFitter::AddCsvRecord(const CsvLayout& layout,
                                            std::span<const std::string_view> fields,
-                                           std::string_view file, size_t line) {
-  TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, file, line));
+                                           std::string_view source, size_t line) {
+  TANDEM_RETURN_IF_ERROR(CheckFieldCount(layout, fields, source, line));
   for (size_t slot = 0; slot < state_->categorical.size(); ++slot) {
     state_->Count(slot, fields[layout.feature_columns[state_->categorical[slot]]]);
   }

@@ -168,11 +168,12 @@ class FeaturePipeline {
   CsvLayout InputOrderLayout() const;
 
   // Writes num_features() values for one CSV record into `out`.
-  // `file` and `line` only name the record in errors.
+  // `source` and `line` only name the record in errors. `source` is where the
+  // record comes from, such as "file train.csv" or "request body".
   // Errors (kInvalidArgument): "file F line N: field \"distance\": ..." for
   // a bad value or a record with too few fields; out.size() != num_features().
   Status TransformCsv(const CsvLayout& layout, std::span<const std::string_view> fields,
-                      std::string_view file, size_t line, std::span<float> out) const;
+                      std::string_view source, size_t line, std::span<float> out) const;
 
   // Writes num_features() values for one JSON record object (field -> string,
   // number or null) into `out`. Keys not used by the pipeline are ignored.
@@ -190,9 +191,10 @@ class FeaturePipeline {
 
   // Parses the label of one CSV record as float32 (same rules as a numeric
   // feature). Errors (kInvalidArgument): no label column in `layout`, an
-  // empty or non-numeric label, naming file, line and the label column.
+  // empty or non-numeric label, naming `source` (as for TransformCsv), line
+  // and the label column.
   Result<float> CsvLabel(const CsvLayout& layout, std::span<const std::string_view> fields,
-                         std::string_view file, size_t line) const;
+                         std::string_view source, size_t line) const;
 
  private:
   struct Impl;
@@ -211,9 +213,10 @@ class FeaturePipelineFitter {
   FeaturePipelineFitter& operator=(FeaturePipelineFitter&&) noexcept;
 
   // Counts the categorical values of one CSV record.
-  // Errors (kInvalidArgument): a record with too few fields, naming file and line.
+  // Errors (kInvalidArgument): a record with too few fields, naming `source`
+  // (as for FeaturePipeline::TransformCsv) and line.
   Status AddCsvRecord(const CsvLayout& layout, std::span<const std::string_view> fields,
-                      std::string_view file, size_t line);
+                      std::string_view source, size_t line);
 
   // Counts the categorical values of one JSON record (same value rules as
   // FeaturePipeline::TransformJson).

@@ -299,7 +299,7 @@ TEST(FeaturePipelineTest, FitsFromCsvFile) {
   ASSERT_TRUE(layout) << layout.error().message();
   Status failed = Ok();
   auto summary = reader->ReadRecords([&](const CsvRecord& record) {
-    failed = fitter.AddCsvRecord(*layout, record.fields, file.string(), record.line);
+    failed = fitter.AddCsvRecord(*layout, record.fields, "file " + file.string(), record.line);
     return failed.has_value();
   });
   ASSERT_TRUE(summary);
@@ -344,7 +344,7 @@ TEST(FeaturePipelineTest, CsvAndJsonGiveIdenticalBits) {
     std::vector<std::string_view> fields = {"BOS", "5", "2024-02-29 23:59", c.origin_text,
                                             c.csv_distance};
     std::vector<float> from_csv(pipeline.num_features());
-    Status csv = pipeline.TransformCsv(*layout, fields, "parity.csv", i + 2, from_csv);
+    Status csv = pipeline.TransformCsv(*layout, fields, "file parity.csv", i + 2, from_csv);
     ASSERT_TRUE(csv) << csv.error().message();
 
     Json record = {{"distance", c.json_distance}, {"date", "2024-02-29 23:59"},
@@ -441,7 +441,7 @@ TEST(FeaturePipelineTest, NumericValuesAreCorrectlyRounded) {
   auto distance = [&](std::string_view text) {
     std::vector<std::string_view> fields = {text, "2023-01-01 00:00", "SFO", "BOS"};
     std::vector<float> out(pipeline.num_features());
-    Status status = pipeline.TransformCsv(layout, fields, "x.csv", 2, out);
+    Status status = pipeline.TransformCsv(layout, fields, "file x.csv", 2, out);
     EXPECT_TRUE(status) << status.error().message();
     return std::bit_cast<uint32_t>(out[0]);
   };
@@ -474,7 +474,7 @@ TEST(FeaturePipelineTest, BadCsvNumberNamesLocation) {
   auto layout = pipeline.InputOrderLayout();
   std::vector<std::string_view> fields = {"12abc", "2023-01-01 00:00", "SFO", "BOS"};
   std::vector<float> out(pipeline.num_features());
-  Status status = pipeline.TransformCsv(layout, fields, "train.csv", 17, out);
+  Status status = pipeline.TransformCsv(layout, fields, "file train.csv", 17, out);
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(status.error().message(),
@@ -487,7 +487,7 @@ TEST(FeaturePipelineTest, NonFiniteNumbersAreRejected) {
   std::vector<float> out(pipeline.num_features());
   for (std::string_view text : {"inf", "-infinity", "1e39", "1e400"}) {
     std::vector<std::string_view> fields = {text, "2023-01-01 00:00", "SFO", "BOS"};
-    Status status = pipeline.TransformCsv(layout, fields, "train.csv", 3, out);
+    Status status = pipeline.TransformCsv(layout, fields, "file train.csv", 3, out);
     ASSERT_FALSE(status) << text;
     EXPECT_EQ(status.error().code(), ErrorCode::kInvalidArgument);
     EXPECT_THAT(status.error().message(), HasSubstr("field \"distance\"")) << text;
@@ -543,10 +543,10 @@ TEST(FeaturePipelineTest, ShortCsvRecordIsRejected) {
   FeaturePipeline pipeline = FittedFlights();
   std::vector<std::string_view> fields = {"1", "2023-01-01 00:00"};
   std::vector<float> out(pipeline.num_features());
-  Status status = pipeline.TransformCsv(pipeline.InputOrderLayout(), fields, "body", 1, out);
+  Status status = pipeline.TransformCsv(pipeline.InputOrderLayout(), fields, "request body", 1, out);
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(status.error().message(), "file body line 1: record has 2 fields, expected at least 4");
+  EXPECT_EQ(status.error().message(), "request body line 1: record has 2 fields, expected at least 4");
 }
 
 TEST(FeaturePipelineTest, WrongOutputSizeIsRejected) {
@@ -587,18 +587,18 @@ TEST(FeaturePipelineTest, CsvLabelParsesAndRejectsEmpty) {
   auto layout = pipeline.BindCsvHeader(header, "train.csv", true);
   ASSERT_TRUE(layout);
   std::vector<std::string_view> fields = {"-12.5", "1", "2023-01-01 00:00", "SFO", "BOS"};
-  auto label = pipeline.CsvLabel(*layout, fields, "train.csv", 2);
+  auto label = pipeline.CsvLabel(*layout, fields, "file train.csv", 2);
   ASSERT_TRUE(label) << label.error().message();
   EXPECT_EQ(*label, -12.5f);
 
   fields[0] = "";
-  label = pipeline.CsvLabel(*layout, fields, "train.csv", 9);
+  label = pipeline.CsvLabel(*layout, fields, "file train.csv", 9);
   ASSERT_FALSE(label);
   EXPECT_EQ(label.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(label.error().message(), "file train.csv line 9: label \"delay\" is empty");
 
   fields[0] = "late";
-  label = pipeline.CsvLabel(*layout, fields, "train.csv", 10);
+  label = pipeline.CsvLabel(*layout, fields, "file train.csv", 10);
   ASSERT_FALSE(label);
   EXPECT_EQ(label.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(label.error().message(),
@@ -699,7 +699,7 @@ TEST(FeaturePipelineDatetimeTest, BadDatetimeInCsvNamesFileAndLine) {
   FeaturePipeline pipeline = DatetimePipeline(kDefaultDatetimeFormat);
   std::vector<std::string_view> fields = {"2023-02-30 00:00"};
   std::vector<float> out(pipeline.num_features());
-  Status status = pipeline.TransformCsv(pipeline.InputOrderLayout(), fields, "v.csv", 4, out);
+  Status status = pipeline.TransformCsv(pipeline.InputOrderLayout(), fields, "file v.csv", 4, out);
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(status.error().message(),

@@ -290,11 +290,12 @@ TEST(FeatureBatch, CsvErrorsNameLine) {
       FeaturesFromCsv("100,SFO,2024-01-01 13:45\n100,SFO\n", TestPipeline());
   ASSERT_FALSE(short_row.has_value());
   EXPECT_EQ(short_row.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_THAT(short_row.error().message(), HasSubstr("line 2: row has 2 fields, expected 3"));
+  EXPECT_THAT(short_row.error().message(),
+              ::testing::StartsWith("request body line 2: row has 2 fields, expected 3"));
 
   Result<FeatureBatch> bad_value = FeaturesFromCsv("abc,SFO,2024-01-01 13:45\n", TestPipeline());
   ASSERT_FALSE(bad_value.has_value());
-  EXPECT_THAT(bad_value.error().message(), HasSubstr("line 1"));
+  EXPECT_THAT(bad_value.error().message(), ::testing::StartsWith("request body line 1: "));
   EXPECT_THAT(bad_value.error().message(), HasSubstr("distance"));
 
   Result<FeatureBatch> empty = FeaturesFromCsv("\n", TestPipeline());

@@ -124,6 +124,27 @@ void InferenceService::AddRoutes(http::Router& router) {
   if (options_.metrics != nullptr) router.Add("GET", "/metrics", bind(&InferenceService::Metrics));
 }
 
+void InferenceService::CountRejected(std::string_view path, int status) const {
+  if (options_.metrics == nullptr) return;
+  const bool inference_path =
+      path == "/invocations" || (path.starts_with("/v2/models/") && path.ends_with("/infer"));
+  if (inference_path) options_.metrics->ObserveUnroutedRequest(status);
+}
+
+http::Handler InferenceService::Dispatcher(const http::Router& router) const {
+  return [this, &router](http::Request& request) {
+    http::Response response = router.Dispatch(request);
+    if (response.status == 405) CountRejected(request.path, response.status);
+    return response;
+  };
+}
+
+std::function<void(const http::Request&, int)> InferenceService::RejectionCounter() const {
+  return [this](const http::Request& request, int status) {
+    CountRejected(http::TargetPath(request.target), status);
+  };
+}
+
 Status InferenceService::CheckNotDraining() const {
   if (draining_.load(std::memory_order_relaxed)) {
     return Unavailable("server is shutting down");

@@ -26,8 +26,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/http.h"
@@ -61,6 +63,20 @@ class InferenceService {
   // 503 from now on, while inference requests are still served. Called when
   // the server starts draining.
   void SetDraining() { draining_.store(true, std::memory_order_relaxed); }
+
+  // Counts a request to an inference route (an OIP infer path or
+  // /invocations) that got `status` before reaching a model: 405 from the
+  // router, or 400, 413 and 431 from the HTTP server itself. Requests to
+  // other paths are not counted.
+  void CountRejected(std::string_view path, int status) const;
+
+  // Returns a handler that dispatches to `router` and counts its 405
+  // responses with CountRejected. `router` must outlive the handler.
+  http::Handler Dispatcher(const http::Router& router) const;
+
+  // Returns the http::ServerOptions::on_rejected callback that counts the
+  // HTTP server's own error responses with CountRejected.
+  std::function<void(const http::Request&, int)> RejectionCounter() const;
 
  private:
   http::Response ServerMetadata(const http::Request& request) const;

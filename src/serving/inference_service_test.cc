@@ -15,6 +15,7 @@
 #include "serving/model_manager.h"
 #include "serving/sagemaker_protocol.h"
 #include "serving/test_package.h"
+#include "serving/test_server.h"
 
 namespace tandem::serving {
 namespace {
@@ -360,6 +361,34 @@ TEST_F(InferenceServiceTest, BodyOverLimitIs413) {
   ASSERT_GT(body.size(), 1024u);
   EXPECT_EQ(server.Send("POST", "/v2/models/flights-delay/infer", body).status, 413);
   EXPECT_EQ(server.Send("POST", "/invocations", body).status, 413);
+}
+
+// Requests to inference routes that the HTTP server or the router rejects
+// before they reach a model are counted with model="" and version="".
+TEST_F(InferenceServiceTest, RejectedInferenceRequestsCounted) {
+  testing::TestServerOptions options;
+  options.max_body_bytes = 1024;
+  testing::TestServer server({DirectorySource(Good())}, options);
+  ASSERT_TRUE(server.WaitLoaded());
+  const std::string body = RawRequest(0, 100);
+  ASSERT_GT(body.size(), 1024u);
+  EXPECT_EQ(server.Send("POST", "/v2/models/flights-delay/infer", body).status, 413);
+  EXPECT_EQ(server.Send("POST", "/invocations", body).status, 413);
+  EXPECT_EQ(server.Send("GET", "/v2/models/flights-delay/infer").status, 405);
+  EXPECT_EQ(server.Send("PUT", "/invocations").status, 405);
+  EXPECT_EQ(server.Send("POST", "/v2/models/flights%zz/infer", "{}").status, 400);
+  // Not an inference route: not counted.
+  EXPECT_EQ(server.Send("POST", "/v2/health/live").status, 405);
+
+  const std::string metrics = server.metrics().Serialize();
+  auto count = [&](std::string_view code) {
+    return testing::MetricValue(
+        metrics,
+        fmt::format(R"(tandem_inference_requests_total{{code="{}",model="",version=""}})", code));
+  };
+  EXPECT_EQ(count("413"), 2);
+  EXPECT_EQ(count("405"), 2);
+  EXPECT_EQ(count("400"), 1);
 }
 
 TEST_F(InferenceServiceTest, InvocationsContentTypes) {

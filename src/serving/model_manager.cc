@@ -61,6 +61,12 @@ bool IsInside(const fs::path& dir, const fs::path& root) {
   return root_end == root.end();
 }
 
+// True when `failures` lists a version of model `name`.
+bool HasFailureFor(const std::vector<RepositoryEntry>& failures, std::string_view name) {
+  return std::any_of(failures.begin(), failures.end(),
+                     [&](const RepositoryEntry& failure) { return failure.name == name; });
+}
+
 }  // namespace
 
 std::string_view ModelStateName(ModelState state) {
@@ -272,11 +278,13 @@ Result<std::pair<fs::path, std::string>> ModelManager::FindPackage(const std::st
     return std::pair{model_dir / versions.back(), versions.back()};
   }
   if (options_.registry_url.empty()) {
-    return InvalidArgument(fmt::format(
+    // With a model root the package is missing; without one the server has nowhere to look.
+    const std::string message = fmt::format(
         "model {} version {}: not found under --model-root{} and no --registry URL to download "
         "it from",
         name, version,
-        options_.model_root.empty() ? " (not set)" : " " + options_.model_root.string()));
+        options_.model_root.empty() ? " (not set)" : " " + options_.model_root.string());
+    return options_.model_root.empty() ? InvalidArgument(message) : NotFound(message);
   }
   TANDEM_ASSIGN_OR_RETURN(FetchedPackage fetched,
                           FetchRegistryPackage(options_.registry_url, name, version,
@@ -292,6 +300,7 @@ Result<std::shared_ptr<const ServedModel>> ModelManager::LoadInto(Slot& slot,
   std::string label = slot.name.empty() ? slot.source.Describe() : slot.name;
   std::string resolved = version;
   std::string result = "load_failed";
+  bool package_found = !dir.empty();
 
   // Step 1: find and load the package; check that it is the slot's model.
   Result<std::shared_ptr<const ServedModel>> model =
@@ -301,6 +310,7 @@ Result<std::shared_ptr<const ServedModel>> ModelManager::LoadInto(Slot& slot,
       TANDEM_ASSIGN_OR_RETURN(auto found, FindPackage(slot.name, version));
       package_dir = found.first;
       resolved = found.second;
+      package_found = true;
     }
     TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<const ServedModel> loaded,
                             ServedModel::Load(package_dir, resolved, options_.model_options));
@@ -327,7 +337,9 @@ Result<std::shared_ptr<const ServedModel>> ModelManager::LoadInto(Slot& slot,
   if (!model) {
     const std::string reason = model.error().message();
     if (metrics != nullptr) metrics->CountModelLoad(label, result);
-    failures_[{label, resolved}] = reason;
+    // Index() lists a package that failed with its reason. A version that
+    // does not exist is not listed.
+    if (package_found) failures_[{label, resolved}] = reason;
     slot.reason = reason;
     if (!slot.primary.empty()) {
       spdlog::warn(
@@ -532,6 +544,7 @@ Status ModelManager::DoUnload(const std::string& name, const std::string& versio
     }
     spdlog::info("model unloaded model={} versions=[{}]", name,
                  fmt::join(VersionNames(slot.versions), ","));
+    std::erase_if(failures_, [&](const auto& failure) { return failure.first.first == name; });
     slots_.erase(it);
     Publish();
     return Ok();
@@ -662,10 +675,13 @@ std::vector<RepositoryEntry> ModelManager::Index() const {
   std::vector<RepositoryEntry> entries;
   std::set<std::pair<std::string, std::string>> listed;
   for (const SlotView& slot : current->slots) {
+    const std::string& name = slot.status.name.empty() ? slot.status.source : slot.status.name;
     if (slot.versions.empty() && slot.status.state == ModelState::kLoading) {
-      entries.push_back({.name = slot.status.name.empty() ? slot.status.source : slot.status.name,
-                         .state = "LOADING",
-                         .reason = "first load running"});
+      entries.push_back({.name = name, .state = "LOADING", .reason = "first load running"});
+    } else if (slot.versions.empty() && slot.status.state == ModelState::kFailed &&
+               !HasFailureFor(current->failures, name)) {
+      // A configured model whose package was never found: listed without a version.
+      entries.push_back({.name = name, .state = "UNAVAILABLE", .reason = slot.status.reason});
     }
     for (const auto& [version, model] : slot.versions) {
       entries.push_back({.name = slot.status.name, .version = version, .state = "READY"});

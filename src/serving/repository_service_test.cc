@@ -133,6 +133,46 @@ TEST_F(RepositoryServiceTest, LoadInferIndexUnload) {
               HasSubstr("model_repository"));
 }
 
+// A load of something that does not exist is a 404 and leaves nothing in the
+// index. A package that fails its self-tests is listed with the reason until
+// its model is unloaded.
+TEST_F(RepositoryServiceTest, FailedLoadsInIndex) {
+  ASSERT_TRUE(
+      testing::BuildTestPackage(root_ / "flights-delay" / "3", {.wrong_self_test = true}).has_value());
+  TestServer server({*ParseModelSource("flights-delay:1")}, Options(std::string(kToken)));
+  ASSERT_TRUE(server.WaitLoaded());
+  const http::HeaderList auth = Bearer(kToken);
+  auto index = [&] {
+    http::Response response = server.Send("POST", "/v2/repository/index", "", auth);
+    EXPECT_EQ(response.status, 200) << response.body;
+    return Json::parse(response.body);
+  };
+  const Json before = index();
+
+  ExpectError(server.Send("POST", "/v2/repository/models/nope/load", "", auth), 404,
+              "model nope version latest: not found under --model-root");
+  ExpectError(server.Send("POST", "/v2/repository/models/flights-delay/load",
+                          R"({"parameters": {"version": "9"}})", auth),
+              404, "version 9");
+  EXPECT_EQ(index(), before);
+
+  ExpectError(server.Send("POST", "/v2/repository/models/flights-delay/load",
+                          R"({"parameters": {"version": "3"}})", auth),
+              400, "self-test");
+  const Json after_failure = index();
+  ASSERT_EQ(after_failure.size(), before.size());
+  EXPECT_THAT(after_failure.dump(), HasSubstr(R"("state":"UNAVAILABLE","version":"3")"));
+  EXPECT_THAT(after_failure.dump(), HasSubstr("self-test"));
+
+  // Unloading the model drops the failure: version 3 is listed as a directory not loaded.
+  ASSERT_EQ(server.Send("POST", "/v2/repository/models/flights-delay/unload", "", auth).status,
+            200);
+  EXPECT_EQ(index(), Json::parse(R"([
+      {"name": "flights-delay", "version": "1", "state": "UNAVAILABLE", "reason": "not loaded"},
+      {"name": "flights-delay", "version": "2", "state": "UNAVAILABLE", "reason": "not loaded"},
+      {"name": "flights-delay", "version": "3", "state": "UNAVAILABLE", "reason": "not loaded"}])"));
+}
+
 TEST(AdminTokenTest, ReadsTrimmedToken) {
   ScratchDir scratch;
   ASSERT_TRUE(WriteFileAtomic(scratch.path() / "token", "  abc123\n").has_value());

@@ -32,8 +32,12 @@ TestServer::TestServer(std::vector<ModelSource> sources, TestServerOptions optio
   service_->AddRoutes(router_);
   repository_->AddRoutes(router_);
   server_ = std::make_unique<http::Server>(
-      http::ServerOptions{.host = "127.0.0.1", .port = 0, .threads = options.threads},
-      router_.AsHandler());
+      http::ServerOptions{.host = "127.0.0.1",
+                          .port = 0,
+                          .threads = options.threads,
+                          .max_body_bytes = options.max_body_bytes,
+                          .on_rejected = service_->RejectionCounter()},
+      service_->Dispatcher(router_));
   Result<uint16_t> port = server_->Start();
   if (port) port_ = *port;
   models_->StartLoading();

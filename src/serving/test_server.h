@@ -30,6 +30,7 @@ struct TestServerOptions {
   size_t shadow_queue = 1000;
   std::string admin_token;  // empty: repository routes disabled
   int threads = 2;
+  size_t max_body_bytes = 6 * 1024 * 1024;
 };
 
 // ModelManager, metrics, shadow mirror, services and http::Server wired as
