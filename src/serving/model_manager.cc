@@ -490,11 +490,15 @@ Result<std::shared_ptr<const ServedModel>> ModelManager::DoRepositoryLoad(
     }
     dir = target;
     if (request.version.empty()) {
-      uint64_t next = 1;
+      // The next number after every loaded version and every version directory
+      // of the model, so that the label names no other package.
+      std::vector<std::string> taken = VersionDirectories(options_.model_root / request.name);
       if (slot != nullptr) {
-        for (const auto& [loaded, model] : slot->versions) {
-          if (IsVersionNumber(loaded)) next = std::max<uint64_t>(next, std::stoull(loaded) + 1);
-        }
+        for (const auto& [loaded, model] : slot->versions) taken.push_back(loaded);
+      }
+      uint64_t next = 1;
+      for (const std::string& number : taken) {
+        if (IsVersionNumber(number)) next = std::max<uint64_t>(next, std::stoull(number) + 1);
       }
       version = std::to_string(next);
     }
