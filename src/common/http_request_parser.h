@@ -3,7 +3,7 @@
 // and copied per request. Internal to the server (http_connection.cc).
 //
 // The Request belongs to the caller, who reuses it for the requests of one
-// connection so that its strings keep their capacity; ClearForReuse() empties
+// connection so that its strings keep their capacity. ClearForReuse() empties
 // it before each one.
 //
 // Feed it with put(); it stops after the header until eager(true) is set, so
@@ -34,8 +34,8 @@ using ErrorCodeT = boost::system::error_code;
 inline std::string_view ToStd(beast::string_view text) { return {text.data(), text.size()}; }
 
 // Bodies up to this size keep their buffer for the next request of the
-// connection; a larger one is released, so that one big upload does not pin
-// its memory for as long as the connection stays open.
+// connection. A larger buffer is released, so that one big upload does not
+// pin its memory for as long as the connection stays open.
 constexpr size_t kReusedBodyBytes = 64 * 1024;
 
 // Empties `request` for the next request of a connection, keeping the

@@ -492,12 +492,13 @@ Result<std::shared_ptr<const ServedModel>> ModelManager::DoRepositoryLoad(
     if (request.version.empty()) {
       // The next number after every loaded version and every version directory
       // of the model, so that the label names no other package.
-      std::vector<std::string> taken = VersionDirectories(options_.model_root / request.name);
+      std::vector<std::string> used_versions =
+          VersionDirectories(options_.model_root / request.name);
       if (slot != nullptr) {
-        for (const auto& [loaded, model] : slot->versions) taken.push_back(loaded);
+        for (const auto& [loaded, model] : slot->versions) used_versions.push_back(loaded);
       }
       uint64_t next = 1;
-      for (const std::string& number : taken) {
+      for (const std::string& number : used_versions) {
         if (IsVersionNumber(number)) next = std::max<uint64_t>(next, std::stoull(number) + 1);
       }
       version = std::to_string(next);

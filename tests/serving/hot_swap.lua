@@ -1,7 +1,7 @@
--- wrk script of the hot swap test (hot_swap_test.cc): every request is the
--- same POST of the JSON body in the file named by HOT_SWAP_BODY_FILE, and
--- each response is checked against the bodies that the two versions send,
--- in the files named by HOT_SWAP_EXPECTED_1 and HOT_SWAP_EXPECTED_2.
+-- wrk script of the hot swap test (hot_swap_test.cc). Every request is the
+-- same POST of the JSON body in the file named by HOT_SWAP_BODY_FILE. Each
+-- response is checked against the bodies that the two versions send, which
+-- are in the files named by HOT_SWAP_EXPECTED_1 and HOT_SWAP_EXPECTED_2.
 -- The summary is one line:
 --
 --   HOT_SWAP requests=N version_1=N version_2=N unexpected=N
